@@ -1,0 +1,194 @@
+//! Event signatures: verifying the servers that must have signed an event, and making or checking the policy
+//! server's `ed25519:policy_server` signature.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ruma::{
+    CanonicalJsonValue, OwnedServerName,
+    serde::Base64,
+    signatures::{PublicKeyMap, PublicKeySet, Verified},
+};
+
+use crate::{
+    CanonicalObject, Pdu, RoomPolicy, RoomVersion, SigningKey,
+    keys::POLICY_SERVER_KEY_ID,
+    redaction::{RedactionError, policy_signing_input},
+};
+
+/// Public keys of servers, by server name and key ID, used to verify signatures.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyKeys {
+    map: PublicKeyMap,
+}
+
+impl VerifyKeys {
+    /// An empty key set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one server key.
+    pub fn insert(&mut self, server: &str, key_id: &str, public_key: &[u8; 32]) {
+        let set: &mut PublicKeySet = self.map.entry(server.to_owned()).or_default();
+        set.insert(key_id.to_owned(), Base64::new(public_key.to_vec()));
+    }
+
+    /// Whether `server`'s key `key_id` is present.
+    pub fn has_key(&self, server: &str, key_id: &str) -> bool {
+        self.map.get(server).is_some_and(|keys| keys.contains_key(key_id))
+    }
+
+    /// Whether any key of `server` is present.
+    pub fn has_server(&self, server: &str) -> bool {
+        self.map.contains_key(server)
+    }
+
+    pub(crate) fn as_map(&self) -> &PublicKeyMap {
+        &self.map
+    }
+}
+
+/// A signature that did not verify.
+#[derive(Debug, thiserror::Error)]
+#[error("signature check failed: {0}")]
+pub struct SignatureError(String);
+
+/// The servers whose signatures an event must carry: the sender's server (unless the event is a third-party
+/// invite), the event ID's server in v1/v2, and the authorising server of a restricted join.
+pub fn required_signers(pdu: &Pdu) -> Result<BTreeSet<OwnedServerName>, SignatureError> {
+    ruma::signatures::required_server_signatures_to_verify_event(
+        pdu.as_object(),
+        &pdu.version().rules().signatures,
+    )
+    .map_err(|e| SignatureError(e.to_string()))
+}
+
+/// The key IDs each signer used on this event, so a keyring can fetch exactly those keys.
+pub fn signing_key_ids(pdu: &Pdu) -> BTreeMap<String, Vec<String>> {
+    let Some(signatures) = pdu.as_object().get("signatures").and_then(CanonicalJsonValue::as_object) else {
+        return BTreeMap::new();
+    };
+    signatures
+        .iter()
+        .filter_map(|(server, keys)| Some((server.clone(), keys.as_object()?.keys().cloned().collect())))
+        .collect()
+}
+
+/// Verifies that every required signer signed the event with a key in `keys`.
+///
+/// The content hash was already checked when the [`Pdu`] was parsed, so only the signatures are checked here.
+pub fn verify_event_signatures(pdu: &Pdu, keys: &VerifyKeys) -> Result<(), SignatureError> {
+    match ruma::signatures::verify_event(keys.as_map(), pdu.as_object(), pdu.version().rules()) {
+        Ok(Verified::All) => Ok(()),
+        Ok(Verified::Signatures) => Err(SignatureError("content hash does not match".to_owned())),
+        Err(e) => Err(SignatureError(e.to_string())),
+    }
+}
+
+/// Adds the content hash and `origin`'s signature to an event we create (joins, leaves), as the spec's "signing
+/// events" section describes.
+pub fn hash_and_sign_event(
+    event: &mut CanonicalObject,
+    origin: &str,
+    key: &SigningKey,
+    version: &RoomVersion,
+) -> Result<(), SignatureError> {
+    ruma::signatures::hash_and_sign_event(origin, key.pair(), event, &version.rules().redaction)
+        .map_err(|e| SignatureError(e.to_string()))
+}
+
+/// The policy server's answer for one event: `{"<server>": {"ed25519:policy_server": "<sig>"}}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicySignature {
+    /// The policy server's name (the room's `m.room.policy` `via`).
+    pub server_name: String,
+    /// Unpadded standard base64 ed25519 signature.
+    pub signature: String,
+}
+
+impl PolicySignature {
+    /// The `/sign` response body.
+    pub fn to_response_json(&self) -> serde_json::Value {
+        serde_json::json!({ &self.server_name: { POLICY_SERVER_KEY_ID: &self.signature } })
+    }
+}
+
+/// Signs a checked PDU with the policy key: over the redacted event without `signatures`, `unsigned` and (v3+)
+/// `event_id`. The key's own version is ignored; the signature is always made as `ed25519:policy_server`.
+pub fn sign_as_policy_server(
+    pdu: &Pdu,
+    server_name: &str,
+    policy_key: &SigningKey,
+) -> Result<PolicySignature, RedactionError> {
+    let input = pdu.policy_signing_input()?;
+    Ok(PolicySignature {
+        server_name: server_name.to_owned(),
+        signature: policy_key.sign_base64(input.as_bytes()),
+    })
+}
+
+/// Adds a policy signature to an event object, as a homeserver does with the `/sign` answer.
+pub fn insert_policy_signature(event: &mut CanonicalObject, signature: &PolicySignature) {
+    let signatures = event
+        .entry("signatures".to_owned())
+        .or_insert_with(|| CanonicalJsonValue::Object(CanonicalObject::new()));
+    if let CanonicalJsonValue::Object(servers) = signatures {
+        let server = servers
+            .entry(signature.server_name.clone())
+            .or_insert_with(|| CanonicalJsonValue::Object(CanonicalObject::new()));
+        if let CanonicalJsonValue::Object(keys) = server {
+            keys.insert(
+                POLICY_SERVER_KEY_ID.to_owned(),
+                CanonicalJsonValue::String(signature.signature.clone()),
+            );
+        }
+    }
+}
+
+/// Checks an event's policy signature the way homeservers do (ruma's `verify_policy_server_signature`): the room's
+/// `m.room.policy` names the server and key.
+pub fn verify_policy_signature(
+    event: &CanonicalObject,
+    version: &RoomVersion,
+    policy: &RoomPolicy,
+) -> Result<(), SignatureError> {
+    ruma::signatures::verify_policy_server_signature(&policy.to_ruma(), event, version.rules())
+        .map_err(|e| SignatureError(e.to_string()))
+}
+
+/// Whether any signature on `event` verifies under `public_key`, whoever it claims to be from. Used to spot events
+/// signed with a key whose private half is public (policyserv's unsafe-key filter).
+pub fn signed_with_key(
+    event: &CanonicalObject,
+    version: &RoomVersion,
+    public_key: &[u8; 32],
+) -> Result<bool, SignatureError> {
+    let input =
+        crate::redaction::event_signing_input(event, version).map_err(|e| SignatureError(e.to_string()))?;
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(public_key).map_err(|e| SignatureError(e.to_string()))?;
+    let Some(signatures) = event.get("signatures").and_then(CanonicalJsonValue::as_object) else {
+        return Ok(false);
+    };
+    for by_key in signatures.values().filter_map(CanonicalJsonValue::as_object) {
+        for signature in by_key.values() {
+            let bytes = signature
+                .as_str()
+                .and_then(|s| crate::keys::lenient_base64::decode(s).ok())
+                .ok_or_else(|| SignatureError("a signature is not base64".to_owned()))?;
+            let Ok(signature) = ed25519_dalek::Signature::from_slice(&bytes) else { continue };
+            if key.verify_strict(input.as_bytes(), &signature).is_ok() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The policy signing input for an arbitrary event object (used by tools that have not parsed a [`Pdu`]).
+pub fn policy_signing_input_of(
+    event: &CanonicalObject,
+    version: &RoomVersion,
+) -> Result<String, RedactionError> {
+    policy_signing_input(event, version)
+}

@@ -1,0 +1,7 @@
+//! The `palisade` subcommands. Each module turns parsed arguments into an action and a report; `main.rs` only
+//! parses and dispatches.
+
+pub mod check;
+pub mod keygen;
+pub mod pdu_inspect;
+pub mod serve;

@@ -1,0 +1,142 @@
+//! `palisade serve`: load the configuration, keys and store, then answer federation and policy requests until
+//! told to stop.
+
+use std::sync::Arc;
+
+use palisade_matrix::{OwnedServerName, RoomPolicy};
+use palisade_policy::InstanceSettings;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::{
+    config::{Config, Loaded},
+    federation_setup::{self, FederationSetupError},
+    http::{
+        self, AppState,
+        federation::{DiscardPdus, InboundFederation},
+    },
+    key_files::{self, KeyOrigin},
+    sign::{Evaluator, RateLimiter},
+    tls::{self, TlsConfigError, TlsListener},
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A key file problem.
+    #[error(transparent)]
+    Keys(#[from] key_files::KeyFilesError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] palisade_store::StoreError),
+    /// The outbound federation client could not be built.
+    #[error(transparent)]
+    Federation(#[from] FederationSetupError),
+    /// The configured server name is not a Matrix server name.
+    #[error("server_name {0:?} is not a valid Matrix server name")]
+    ServerName(String),
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
+    /// The listener could not be bound or failed.
+    #[error("HTTP listener {address}: {source}")]
+    Listen {
+        /// The configured address.
+        address: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
+    let Loaded { config, warnings } = loaded;
+    for warning in &warnings {
+        warn!("config: {warning}");
+    }
+    let server_name: OwnedServerName = config
+        .server_name
+        .as_str()
+        .try_into()
+        .map_err(|_| ServeError::ServerName(config.server_name.to_string()))?;
+    let (keys, origins) = key_files::load_or_generate(&config.keys.federation, &config.keys.policy)?;
+    for (origin, path) in origins.iter().zip([&config.keys.federation, &config.keys.policy]) {
+        if *origin == KeyOrigin::Generated {
+            info!(path = %path.display(), "generated a new signing key");
+        }
+    }
+    let store = palisade_store::open(config.database.url.expose()).await?;
+    info!(database = %config.database.url.masked(), backend = ?store.backend(), "database ready");
+    print_room_policy(&server_name, &keys.policy.public_key());
+
+    let federation = federation_setup::build(&config, &server_name, keys.federation.clone(), store.clone())?;
+    let evaluator = Arc::new(evaluator(&config, &server_name));
+    // Until the room-state tracker is wired in, accepted PDUs are dropped after their checks.
+    let inbound = InboundFederation::from_config(&config, Arc::new(DiscardPdus));
+    let sign_limiter = Arc::new(RateLimiter::default());
+    let state =
+        AppState { server_name, keys: Arc::new(keys), store, federation, evaluator, sign_limiter, inbound };
+    let address = config.listen.http.addr();
+    let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
+    let listener = TcpListener::bind(address).await.map_err(listen_error)?;
+    let router = http::router(state);
+    match (&config.listen.tls_certificate, &config.listen.tls_private_key) {
+        (Some(certificate), Some(private_key)) => {
+            let tls = tls::load_server_config(certificate, private_key)?;
+            let listener = TlsListener::new(listener, tls).map_err(listen_error)?;
+            info!(%address, "listening (HTTPS) for federation and policy requests");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(listen_error)
+        }
+        // Validation refuses one file without the other, so this is plain HTTP behind a proxy.
+        _ => {
+            info!(%address, "listening (plain HTTP) for federation and policy requests");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(listen_error)
+        }
+    }
+}
+
+/// The instance-wide inputs of every verdict.
+fn evaluator(config: &Config, server_name: &OwnedServerName) -> Evaluator {
+    let settings = InstanceSettings {
+        local_user_id: Some(format!("@{}:{server_name}", config.federation.join_localpart)),
+        classifier_room_ids: config.openai.allowed_room_ids.iter().map(ToString::to_string).collect(),
+        keyword_templates: Default::default(),
+    };
+    let lists = config.moderation.policy_list_room_ids.iter().map(ToString::to_string).collect();
+    Evaluator::new(config.community_defaults.clone(), settings, lists)
+}
+
+/// Tells the operator what to put into a room to protect it.
+fn print_room_policy(server_name: &OwnedServerName, policy_key: &[u8; 32]) {
+    let policy = RoomPolicy::new(server_name, *policy_key);
+    println!("To protect a room, send an m.room.policy state event (state key \"\") with this content:");
+    println!("{}", policy.stable_content());
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    info!("shutting down");
+}

@@ -1,0 +1,93 @@
+//! `POST /_matrix/policy/v1/sign`, its unstable twin, and the legacy unstable `/event/{eventId}/check`: one
+//! decision ([`crate::sign::sign`]), three answer shapes.
+
+use std::time::Instant;
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{AppState, MatrixError, federation::FederationRequest};
+use crate::sign::{self, SignOutcome};
+
+/// The `error` of a refusal when the community has not set its own.
+const DEFAULT_REFUSAL: &str = "This message is not allowed by the policy server";
+
+/// Which endpoint was called, and so how a refusal is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// `400 M_FORBIDDEN` with harms.
+    Stable,
+    /// `200 {}`.
+    Unstable,
+}
+
+/// `POST /_matrix/policy/v1/sign`.
+pub(super) async fn stable(State(state): State<AppState>, request: FederationRequest) -> Response {
+    answer(&state, &request, Shape::Stable).await
+}
+
+/// `POST /_matrix/policy/unstable/org.matrix.msc4284/sign`.
+pub(super) async fn unstable(State(state): State<AppState>, request: FederationRequest) -> Response {
+    answer(&state, &request, Shape::Unstable).await
+}
+
+/// `POST /_matrix/policy/unstable/org.matrix.msc4284/event/{eventId}/check`: `{"recommendation": "ok" | "spam"}`.
+pub(super) async fn legacy_check(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    request: FederationRequest,
+) -> Response {
+    if let Err(refusal) = admit(&state, &request) {
+        return refusal.into_response();
+    }
+    match sign::sign(&state, &request.origin, &request.body).await {
+        Ok(outcome) if outcome.event_id() != event_id => MatrixError::new(
+            StatusCode::BAD_REQUEST,
+            "M_BAD_JSON",
+            format!("the body is event {}, not {event_id}", outcome.event_id()),
+        )
+        .into_response(),
+        Ok(outcome) => {
+            let recommendation = if outcome.is_signed() { "ok" } else { "spam" };
+            Json(json!({"recommendation": recommendation})).into_response()
+        }
+        Err(error) => error.to_matrix_error().into_response(),
+    }
+}
+
+async fn answer(state: &AppState, request: &FederationRequest, shape: Shape) -> Response {
+    if let Err(refusal) = admit(state, request) {
+        return refusal.into_response();
+    }
+    match sign::sign(state, &request.origin, &request.body).await {
+        Ok(SignOutcome::Signed { signature, .. }) => Json(signature.to_response_json()).into_response(),
+        Ok(SignOutcome::Refused { .. }) if shape == Shape::Unstable => Json(json!({})).into_response(),
+        Ok(SignOutcome::Refused { harms, expiry_ms, .. }) => refusal(harms, expiry_ms).into_response(),
+        Err(error) => error.to_matrix_error().into_response(),
+    }
+}
+
+/// The per-origin rate limit: `429 M_LIMIT_EXCEEDED` with `retry_after_ms` when exhausted.
+fn admit(state: &AppState, request: &FederationRequest) -> Result<(), MatrixError> {
+    state.sign_limiter.check(request.origin.as_str(), Instant::now()).map_err(|retry_after| {
+        MatrixError::new(StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED", "Too many requests")
+            .with("retry_after_ms", u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX).max(1))
+    })
+}
+
+/// `400 M_FORBIDDEN` with the harms under both names homeservers read, and the expiry of a time-bound verdict.
+fn refusal(harms: Vec<String>, expiry_ms: Option<i64>) -> MatrixError {
+    let harms = Value::from(harms);
+    let mut error = MatrixError::new(StatusCode::BAD_REQUEST, "M_FORBIDDEN", DEFAULT_REFUSAL)
+        .with("harms", harms.clone())
+        .with("org.matrix.msc4387.harms", harms);
+    if let Some(expiry) = expiry_ms {
+        error = error.with("expiry", expiry);
+    }
+    error
+}

@@ -1,0 +1,10 @@
+//! The `palisade` binary's library: configuration, CLI commands, HTTP routing and wiring. Business logic lives in
+//! the crates below (`palisade-matrix`, `palisade-policy`, `palisade-store`, `palisade-federation`).
+
+pub mod commands;
+pub mod config;
+pub mod federation_setup;
+pub mod http;
+pub mod key_files;
+pub mod sign;
+pub mod tls;

@@ -1,0 +1,141 @@
+//! The `/sign` decision (MSC4284): should the policy server sign this event?
+//!
+//! Checks run in a fixed order, each failure with its own Matrix error ([`SignError`]): the body is a canonical
+//! JSON PDU for a room we know, valid for the room's version with a matching content hash; the room's current
+//! `m.room.policy` names us with our current policy key; the caller passes the room's server ACL; the event's own
+//! signatures verify. Then the verdict: read back if one is stored for the event (a verdict never flips), else
+//! decided by the community's filters and stored before we answer. Concurrent asks about one event share one
+//! evaluation.
+
+mod error;
+mod evaluation;
+mod filter_state;
+mod rate_limit;
+mod room_context;
+mod verdict_record;
+
+#[cfg(test)]
+mod tests;
+
+use palisade_matrix::{
+    CanonicalObject, Pdu, RoomVersion, ServerName, canonical_json,
+    event_id::room_id_from_create_event,
+    room_policy::ROOM_POLICY_EVENT_TYPE,
+    server_acl,
+    signing::{
+        PolicySignature, VerifyKeys, required_signers, sign_as_policy_server, signing_key_ids,
+        verify_event_signatures,
+    },
+};
+use palisade_policy::ContentClass;
+
+pub use error::SignError;
+pub use evaluation::{DecidedVerdict, Evaluator};
+pub use rate_limit::RateLimiter;
+pub use room_context::RoomContext;
+
+use crate::http::AppState;
+
+/// What the policy server answers for an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignOutcome {
+    /// Neutral or allowed: here is our signature.
+    Signed {
+        /// The event's ID.
+        event_id: String,
+        /// The `ed25519:policy_server` signature.
+        signature: PolicySignature,
+    },
+    /// Refused, with the verdict's harms and, for time-bound verdicts, when it ends.
+    Refused {
+        /// The event's ID.
+        event_id: String,
+        /// Sorted harm IDs.
+        harms: Vec<String>,
+        /// When the refusal stops applying (ms since the epoch), for hellbans and rate windows.
+        expiry_ms: Option<i64>,
+    },
+}
+
+impl SignOutcome {
+    /// The ID of the event decided on.
+    pub fn event_id(&self) -> &str {
+        match self {
+            Self::Signed { event_id, .. } | Self::Refused { event_id, .. } => event_id,
+        }
+    }
+
+    /// Whether the event was signed.
+    pub fn is_signed(&self) -> bool {
+        matches!(self, Self::Signed { .. })
+    }
+}
+
+/// Decides on one `/sign` request from `origin`, whose X-Matrix signature the caller has already checked.
+pub async fn sign(state: &AppState, origin: &ServerName, body: &[u8]) -> Result<SignOutcome, SignError> {
+    let object = canonical_json::parse_object(body)?;
+    let room_id = room_id_of(&object)?;
+    let context = RoomContext::load(&state.store, &room_id).await?;
+    let pdu = Pdu::from_object(object, &context.version)?;
+    if !context.names_us(&state.server_name, &state.keys.policy.public_key()) {
+        return Err(SignError::NotProtected);
+    }
+    if let Some(acl) = &context.server_acl
+        && !server_acl::is_allowed(acl, origin)
+    {
+        return Err(SignError::DeniedByAcl(origin.to_string()));
+    }
+    verify_signatures(state, &pdu).await?;
+    let event_id = pdu.event_id().to_string();
+    // Rooms must always be able to switch their policy server off or change it (MSC4284).
+    if pdu.event_type() == ROOM_POLICY_EVENT_TYPE && pdu.state_key() == Some("") {
+        return Ok(SignOutcome::Signed { event_id, signature: signature(state, &pdu)? });
+    }
+    let verdict = state.evaluator.verdict(state, &context, &pdu).await?;
+    match verdict.class() {
+        ContentClass::Neutral | ContentClass::Allowed => {
+            Ok(SignOutcome::Signed { event_id, signature: signature(state, &pdu)? })
+        }
+        ContentClass::Prohibited => {
+            Ok(SignOutcome::Refused { event_id, harms: verdict.harms, expiry_ms: verdict.expiry_ms })
+        }
+    }
+}
+
+/// The room a PDU belongs to: its `room_id`, or for a v12+ create event (which has none) the room it creates.
+fn room_id_of(object: &CanonicalObject) -> Result<String, SignError> {
+    if let Some(room_id) = object.get("room_id").and_then(|v| v.as_str()) {
+        return Ok(room_id.to_owned());
+    }
+    let version = object
+        .get("content")
+        .and_then(|c| c.as_object())
+        .and_then(|c| c.get("room_version"))
+        .and_then(|v| v.as_str())
+        .and_then(|v| RoomVersion::parse(v).ok())
+        .ok_or_else(|| SignError::BadPdu("field `room_id` is missing".to_owned()))?;
+    room_id_from_create_event(object, &version)
+        .map(|id| id.to_string())
+        .map_err(|_| SignError::BadPdu("field `room_id` is missing".to_owned()))
+}
+
+/// Checks the event's own signatures with keys from the keyring.
+async fn verify_signatures(state: &AppState, pdu: &Pdu) -> Result<(), SignError> {
+    let signers = required_signers(pdu).map_err(|e| SignError::BadSignature(e.to_string()))?;
+    let key_ids = signing_key_ids(pdu);
+    let mut keys = VerifyKeys::new();
+    for server in &signers {
+        for key_id in key_ids.get(server.as_str()).into_iter().flatten() {
+            // A key we cannot get is not fatal by itself: another of the server's signatures may verify.
+            if let Ok(key) = state.federation.keyring.verify_key(server, key_id).await {
+                keys.insert(server.as_str(), key_id, &key);
+            }
+        }
+    }
+    verify_event_signatures(pdu, &keys).map_err(|e| SignError::BadSignature(e.to_string()))
+}
+
+fn signature(state: &AppState, pdu: &Pdu) -> Result<PolicySignature, SignError> {
+    sign_as_policy_server(pdu, state.server_name.as_str(), &state.keys.policy)
+        .map_err(|e| SignError::BadPdu(e.to_string()))
+}

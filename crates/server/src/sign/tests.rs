@@ -1,0 +1,258 @@
+//! The `/sign` decision against a real (in-memory SQLite) store: every error row, both answers, and the rule that
+//! a verdict never flips.
+
+use std::sync::Arc;
+
+use palisade_matrix::{
+    CanonicalObject, RoomPolicy, RoomVersion, ServerName, SigningKey, canonical_json,
+    event_id::room_id_from_create_event,
+    signing::{hash_and_sign_event, insert_policy_signature, verify_policy_signature},
+};
+use palisade_store::{JoinState, Room, ServerKey, StateEvent};
+use serde_json::{Value, json};
+
+use super::{SignError, SignOutcome, sign};
+use crate::http::{AppState, test_support};
+
+const ORIGIN: &str = "origin.example.org";
+const US: &str = "@policyserv:palisade.example.org";
+
+fn origin_key() -> SigningKey {
+    SigningKey::from_seed(&[7; 32], "a_origin").unwrap()
+}
+
+fn v12() -> RoomVersion {
+    RoomVersion::parse("12").unwrap()
+}
+
+fn origin() -> &'static ServerName {
+    <&ServerName>::try_from(ORIGIN).unwrap()
+}
+
+/// Signs an event as the origin server would.
+fn signed(mut event: Value) -> CanonicalObject {
+    event.as_object_mut().unwrap().remove("event_id");
+    let mut object = canonical_json::from_value(event).unwrap();
+    hash_and_sign_event(&mut object, ORIGIN, &origin_key(), &v12()).unwrap();
+    object
+}
+
+fn bytes(object: &CanonicalObject) -> Vec<u8> {
+    serde_json::to_vec(object).unwrap()
+}
+
+struct Room12 {
+    state: AppState,
+    room_id: String,
+}
+
+impl Room12 {
+    fn message(&self, body: &str, depth: i64) -> CanonicalObject {
+        self.message_from(&format!("@alice:{ORIGIN}"), body, depth)
+    }
+
+    fn message_from(&self, sender: &str, body: &str, depth: i64) -> CanonicalObject {
+        signed(json!({
+            "type": "m.room.message", "room_id": self.room_id, "sender": sender,
+            "origin_server_ts": 1_700_000_000_000_i64 + depth, "depth": depth, "prev_events": ["$p"],
+            "auth_events": ["$a"], "content": {"msgtype": "m.text", "body": body},
+        }))
+    }
+
+    async fn put_state(&self, event_type: &str, state_key: &str, content: Value, depth: i64) {
+        let event = json!({
+            "type": event_type, "state_key": state_key, "room_id": self.room_id, "sender": format!("@alice:{ORIGIN}"),
+            "content": content, "depth": depth, "origin_server_ts": 1, "event_id": format!("${event_type}{state_key}"),
+        });
+        let row = StateEvent {
+            event_type: event_type.to_owned(),
+            state_key: state_key.to_owned(),
+            event_id: format!("${event_type}{state_key}"),
+            event,
+        };
+        self.state.store.put_state_events(&self.room_id, &[row]).await.unwrap();
+    }
+
+    async fn sign(&self, object: &CanonicalObject) -> Result<SignOutcome, SignError> {
+        sign(&self.state, origin(), &bytes(object)).await
+    }
+}
+
+/// A joined v12 room whose `m.room.policy` names us, with the origin's key already in the key cache.
+async fn protected_room() -> Room12 {
+    let state = test_support::state().await;
+    let create = signed(json!({
+        "type": "m.room.create", "state_key": "", "sender": format!("@alice:{ORIGIN}"), "origin_server_ts": 1,
+        "depth": 1, "prev_events": [], "auth_events": [], "content": {"room_version": "12"},
+    }));
+    let room_id = room_id_from_create_event(&create, &v12()).unwrap().to_string();
+    state
+        .store
+        .put_room(&Room {
+            room_id: room_id.clone(),
+            room_version: "12".to_owned(),
+            community_id: "default".to_owned(),
+            join_state: JoinState::Joined,
+            moderator_user_id: None,
+            overrides: None,
+            last_state_update_ms: 0,
+        })
+        .await
+        .unwrap();
+    state
+        .store
+        .put_server_key(&ServerKey {
+            server_name: ORIGIN.to_owned(),
+            key_id: origin_key().key_id(),
+            public_key: origin_key().public_key_base64(),
+            valid_until_ts: i64::MAX / 2,
+            expired_ts: None,
+        })
+        .await
+        .unwrap();
+    let room = Room12 { room_id, state };
+    let policy = RoomPolicy::new(room.state.server_name.as_ref(), room.state.keys.policy.public_key());
+    room.put_state("m.room.policy", "", policy.stable_content(), 3).await;
+    room.put_state("m.room.member", US, json!({"membership": "join"}), 10).await;
+    room.put_state("m.room.member", &format!("@alice:{ORIGIN}"), json!({"membership": "join"}), 2).await;
+    room
+}
+
+fn our_policy(state: &AppState) -> RoomPolicy {
+    RoomPolicy::new(state.server_name.as_ref(), state.keys.policy.public_key())
+}
+
+#[tokio::test]
+async fn neutral_events_are_signed_with_the_policy_key() {
+    let room = protected_room().await;
+    let message = room.message("hello there", 20);
+    let Ok(SignOutcome::Signed { signature, .. }) = room.sign(&message).await else { panic!("not signed") };
+    let mut with_signature = message.clone();
+    insert_policy_signature(&mut with_signature, &signature);
+    verify_policy_signature(&with_signature, &v12(), &our_policy(&room.state)).unwrap();
+}
+
+#[tokio::test]
+async fn spam_is_refused_with_harms_and_the_answer_never_flips() {
+    let room = protected_room().await;
+    let spam = room.message("buy spammy spam now", 20);
+    let first = room.sign(&spam).await.unwrap();
+    let SignOutcome::Refused { harms, .. } = &first else { panic!("signed spam: {first:?}") };
+    assert!(harms.iter().any(|h| h == "org.matrix.msc4456.spam"), "{harms:?}");
+    // Asked again, by anyone, after a restart (a fresh evaluator on the same store): the same answer.
+    assert_eq!(room.sign(&spam).await.unwrap(), first);
+    let mut restarted = room.state.clone();
+    restarted.evaluator = Arc::new(super::Evaluator::default());
+    assert_eq!(sign(&restarted, origin(), &bytes(&spam)).await.unwrap(), first);
+    // The sender is now hellbanned: their next harmless message is refused too, with the ban's expiry.
+    let after = room.sign(&room.message("hello", 21)).await.unwrap();
+    let SignOutcome::Refused { expiry_ms: Some(expiry), .. } = after else {
+        panic!("hellban missing: {after:?}")
+    };
+    assert!(expiry > 1_700_000_000_000, "{expiry}");
+    // A neutral event stays neutral on every ask too (policyserv read every cached verdict back as spam).
+    let hello = room.message_from("@bob:origin.example.org", "hello", 22);
+    let signed_once = room.sign(&hello).await.unwrap();
+    assert!(matches!(signed_once, SignOutcome::Signed { .. }), "{signed_once:?}");
+    assert_eq!(sign(&restarted, origin(), &bytes(&hello)).await.unwrap(), signed_once);
+}
+
+#[tokio::test]
+async fn concurrent_asks_get_one_answer() {
+    let room = Arc::new(protected_room().await);
+    let message = room.message("a message many servers ask about", 20);
+    let asks: Vec<_> = (0..16)
+        .map(|_| {
+            let (room, message) = (room.clone(), message.clone());
+            tokio::spawn(async move { room.sign(&message).await.unwrap() })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for ask in asks {
+        answers.push(ask.await.unwrap());
+    }
+    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]));
+}
+
+#[tokio::test]
+async fn every_error_row_gets_its_matrix_error() {
+    let room = protected_room().await;
+    let good = room.message("hello", 20);
+
+    let mut tampered = good.clone();
+    tampered.insert(
+        "content".into(),
+        canonical_json::from_value(json!({"x": {"body": "changed"}})).unwrap()["x"].clone(),
+    );
+    let mut forged = good.clone();
+    forged.insert(
+        "signatures".into(),
+        canonical_json::from_value(json!({"x": {ORIGIN: {"ed25519:a_origin": "AAAA"}}})).unwrap()["x"]
+            .clone(),
+    );
+    let elsewhere = signed(json!({
+        "type": "m.room.message", "room_id": "!unknown:example.org", "sender": format!("@alice:{ORIGIN}"),
+        "origin_server_ts": 1, "depth": 5, "prev_events": [], "auth_events": [], "content": {"body": "hi"},
+    }));
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"not json".to_vec(), 400, "M_NOT_JSON"),
+        (b"{\"type\": 1.5}".to_vec(), 400, "M_BAD_JSON"),
+        (bytes(&tampered), 400, "M_BAD_JSON"),
+        (bytes(&elsewhere), 404, "M_NOT_FOUND"),
+        (bytes(&forged), 400, "M_FORBIDDEN"),
+    ];
+    for (body, status, errcode) in cases {
+        let error = sign(&room.state, origin(), &body).await.unwrap_err().to_matrix_error();
+        assert_eq!((error.status.as_u16(), error.errcode), (status, errcode), "{}", error.error);
+    }
+    let error = room.sign(&tampered).await.unwrap_err();
+    assert!(error.to_string().contains("content hash mismatch"), "{error}");
+}
+
+#[tokio::test]
+async fn rooms_that_do_not_name_us_with_our_key_are_not_found() {
+    let room = protected_room().await;
+    let message = room.message("hello", 20);
+    let other_key = RoomPolicy::new(room.state.server_name.as_ref(), [9; 32]);
+    room.put_state("m.room.policy", "", other_key.stable_content(), 30).await;
+    assert!(matches!(room.sign(&message).await, Err(SignError::NotProtected)));
+    room.put_state("m.room.policy", "", json!({}), 31).await;
+    assert!(matches!(room.sign(&message).await, Err(SignError::NotProtected)));
+    // The unstable event does not count once the stable one exists, even as `{}`.
+    room.put_state("org.matrix.msc4284.policy", "", our_policy(&room.state).unstable_content(), 32).await;
+    assert!(matches!(room.sign(&message).await, Err(SignError::NotProtected)));
+}
+
+#[tokio::test]
+async fn callers_denied_by_the_server_acl_get_403() {
+    let room = protected_room().await;
+    room.put_state("m.room.server_acl", "", json!({"allow": ["*"], "deny": [ORIGIN]}), 30).await;
+    let error = room.sign(&room.message("hello", 40)).await.unwrap_err().to_matrix_error();
+    assert_eq!((error.status.as_u16(), error.errcode), (403, "M_FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn the_policy_event_itself_is_always_signed() {
+    let room = protected_room().await;
+    // Content that a keyword filter would refuse: rooms must still be able to change their policy server.
+    let policy_event = signed(json!({
+        "type": "m.room.policy", "state_key": "", "room_id": room.room_id, "sender": format!("@alice:{ORIGIN}"),
+        "origin_server_ts": 5, "depth": 30, "prev_events": [], "auth_events": [],
+        "content": {"via": "spammy spam", "note": "spammy spam"},
+    }));
+    assert!(matches!(room.sign(&policy_event).await, Ok(SignOutcome::Signed { .. })));
+}
+
+#[tokio::test]
+async fn history_before_our_join_is_signed_unless_a_critical_filter_objects() {
+    let room = protected_room().await;
+    // Our join is at depth 10: an older message with a banned keyword is history, not new spam.
+    assert!(matches!(
+        room.sign(&room.message("spammy spam from long ago", 5)).await,
+        Ok(SignOutcome::Signed { .. })
+    ));
+    assert!(matches!(
+        room.sign(&room.message("spammy spam today", 50)).await,
+        Ok(SignOutcome::Refused { .. })
+    ));
+}

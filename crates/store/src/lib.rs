@@ -1,0 +1,35 @@
+//! Palisade's persistent storage.
+//!
+//! A [`Store`] trait with two backends that pass one shared test suite:
+//! [`SqliteStore`] (embedded, the default) and [`PgStore`] (production; many instances share one
+//! database). [`open`] picks one from a URL and applies the embedded migrations
+//! (`migrations/sqlite`, `migrations/postgres`). Records are the store's own types; this crate
+//! knows nothing about HTTP or the policy engine. See `docs/storage.md`.
+
+mod error;
+mod ids;
+mod import;
+mod open;
+mod portable;
+mod postgres;
+mod records;
+mod rows;
+mod schema;
+mod sqlite;
+mod store;
+mod token;
+mod verdict_writer;
+
+pub use error::{StoreError, StoreResult};
+pub use ids::new_id;
+pub use import::{ImportReport, import_policyserv};
+pub use open::open;
+pub use postgres::PgStore;
+pub use records::{
+    Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, QueuedEdu, Room,
+    ServerKey, StateEvent, StoredVerdict, VerdictClass, VerdictLookup, edu_retry_delay_ms,
+};
+pub use sqlite::{SqliteSettings, SqliteStore};
+pub use store::{Backend, Store};
+pub use token::hash_access_token;
+pub use verdict_writer::{GroupCommit, VerdictWriter, WriterStats};

@@ -1,0 +1,319 @@
+//! The PostgreSQL backend, for production and for many instances sharing one database.
+
+mod listener;
+mod queries;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::{Mutex, broadcast};
+
+use crate::schema::ensure_not_newer;
+use crate::{
+    Backend, Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, Room, ServerKey,
+    StateEvent, Store, StoreError, StoreResult, StoredVerdict, VerdictLookup,
+};
+
+/// Migrations for PostgreSQL, embedded at compile time.
+static MIGRATOR: Migrator = sqlx::sqlx_macros::migrate!("migrations/postgres");
+
+/// Connections per instance; PostgreSQL's default limit of 100 leaves room for several instances.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// Capacity of the change broadcast; a slower subscriber sees `Lagged` and resyncs.
+const CHANGE_CAPACITY: usize = 256;
+
+/// PostgreSQL store. Change notifications come from table triggers (`NOTIFY`), so every instance
+/// on the database, and edits made by hand, are seen by every subscriber.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    changes: broadcast::Sender<ConfigChange>,
+    /// The LISTEN task, started by the first subscriber and stopped with the last handle.
+    listener: Arc<Mutex<Option<listener::ListenerTask>>>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://...`) and applies pending migrations. Concurrent start-ups
+    /// are safe: sqlx serialises migrations with an advisory lock.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new().max_connections(MAX_CONNECTIONS).connect(url).await?;
+        migrate(&pool).await?;
+        let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
+        Ok(Self { pool, changes, listener: Arc::new(Mutex::new(None)) })
+    }
+
+    /// The underlying pool (for tests and tools that need raw SQL).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Checks the schema version and applies pending migrations.
+async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let (exists,): (bool,) =
+        sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?;
+    if exists {
+        let (max,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(pool).await?;
+        ensure_not_newer(max, &MIGRATOR)?;
+    }
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn create_community(&self, name: &str) -> StoreResult<Community> {
+        queries::create_community(&self.pool, name).await
+    }
+
+    async fn put_community(&self, community: &Community) -> StoreResult<()> {
+        queries::put_community(&self.pool, community).await
+    }
+
+    async fn get_community(&self, community_id: &str) -> StoreResult<Option<Community>> {
+        queries::get_community(&self.pool, community_id).await
+    }
+
+    async fn list_communities(&self) -> StoreResult<Vec<Community>> {
+        queries::list_communities(&self.pool).await
+    }
+
+    async fn set_community_config(&self, community_id: &str, config: &Value) -> StoreResult<bool> {
+        queries::set_community_config(&self.pool, community_id, config).await
+    }
+
+    async fn set_community_access_token(&self, community_id: &str, token: Option<&str>) -> StoreResult<bool> {
+        queries::set_community_access_token(&self.pool, community_id, token).await
+    }
+
+    async fn community_by_access_token(&self, token: &str) -> StoreResult<Option<Community>> {
+        queries::community_by_access_token(&self.pool, token).await
+    }
+
+    async fn put_room(&self, room: &Room) -> StoreResult<()> {
+        queries::put_room(&self.pool, room).await
+    }
+
+    async fn get_room(&self, room_id: &str) -> StoreResult<Option<Room>> {
+        queries::get_room(&self.pool, room_id).await
+    }
+
+    async fn list_rooms(&self) -> StoreResult<Vec<Room>> {
+        queries::list_rooms(&self.pool, None).await
+    }
+
+    async fn list_community_rooms(&self, community_id: &str) -> StoreResult<Vec<Room>> {
+        queries::list_rooms(&self.pool, Some(community_id)).await
+    }
+
+    async fn set_room_join_state(&self, room_id: &str, state: JoinState) -> StoreResult<bool> {
+        queries::set_room_join_state(&self.pool, room_id, state).await
+    }
+
+    async fn set_room_overrides(&self, room_id: &str, overrides: Option<&Value>) -> StoreResult<bool> {
+        queries::set_room_overrides(&self.pool, room_id, overrides).await
+    }
+
+    async fn delete_room(&self, room_id: &str) -> StoreResult<bool> {
+        queries::delete_room(&self.pool, room_id).await
+    }
+
+    async fn put_state_events(&self, room_id: &str, events: &[StateEvent]) -> StoreResult<()> {
+        queries::put_state_events(&self.pool, room_id, events).await
+    }
+
+    async fn replace_room_state(&self, room_id: &str, events: &[StateEvent], now_ms: i64) -> StoreResult<()> {
+        queries::replace_room_state(&self.pool, room_id, events, now_ms).await
+    }
+
+    async fn get_state_event(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> StoreResult<Option<StateEvent>> {
+        queries::get_state_event(&self.pool, room_id, event_type, state_key).await
+    }
+
+    async fn get_room_state(&self, room_id: &str) -> StoreResult<Vec<StateEvent>> {
+        queries::get_room_state(&self.pool, room_id).await
+    }
+
+    async fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
+        queries::insert_verdicts_if_absent(&self.pool, verdicts).await
+    }
+
+    async fn get_verdict(
+        &self,
+        room_id: &str,
+        event_id: &str,
+        reference_hash: Option<&str>,
+    ) -> StoreResult<VerdictLookup> {
+        queries::get_verdict(&self.pool, room_id, event_id, reference_hash).await
+    }
+
+    async fn put_server_key(&self, key: &ServerKey) -> StoreResult<()> {
+        queries::put_server_key(&self.pool, key).await
+    }
+
+    async fn get_server_key(&self, server_name: &str, key_id: &str) -> StoreResult<Option<ServerKey>> {
+        Ok(queries::get_server_keys(&self.pool, server_name, Some(key_id)).await?.pop())
+    }
+
+    async fn get_server_keys(&self, server_name: &str) -> StoreResult<Vec<ServerKey>> {
+        queries::get_server_keys(&self.pool, server_name, None).await
+    }
+
+    async fn put_keyword_template(&self, name: &str, body: &str) -> StoreResult<()> {
+        queries::put_keyword_template(&self.pool, name, body).await
+    }
+
+    async fn get_keyword_template(&self, name: &str) -> StoreResult<Option<String>> {
+        queries::get_keyword_template(&self.pool, name).await
+    }
+
+    async fn list_keyword_templates(&self) -> StoreResult<Vec<(String, String)>> {
+        queries::list_keyword_templates(&self.pool).await
+    }
+
+    async fn delete_keyword_template(&self, name: &str) -> StoreResult<bool> {
+        queries::delete_keyword_template(&self.pool, name).await
+    }
+
+    async fn put_trust_data(&self, source: &str, key: &str, data: &Value) -> StoreResult<()> {
+        queries::put_trust_data(&self.pool, source, key, data).await
+    }
+
+    async fn get_trust_data(&self, source: &str, key: &str) -> StoreResult<Option<Value>> {
+        queries::get_trust_data(&self.pool, source, key).await
+    }
+
+    async fn delete_trust_data(&self, source: &str, key: &str) -> StoreResult<bool> {
+        queries::delete_trust_data(&self.pool, source, key).await
+    }
+
+    async fn put_media_scan(&self, scan: &MediaScan) -> StoreResult<()> {
+        queries::put_media_scan(&self.pool, scan).await
+    }
+
+    async fn get_media_scan(&self, mxc_uri: &str, community_id: &str) -> StoreResult<Option<MediaScan>> {
+        queries::get_media_scan(&self.pool, mxc_uri, community_id).await
+    }
+
+    async fn enqueue_edu(&self, destination: &str, edu: &Value, now_ms: i64) -> StoreResult<()> {
+        queries::enqueue_edu(&self.pool, destination, edu, now_ms).await
+    }
+
+    async fn take_edu_batch(
+        &self,
+        destination: &str,
+        max: u32,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Option<EduBatch>> {
+        queries::take_edu_batch(&self.pool, destination, max, now_ms, lease_ms).await
+    }
+
+    async fn ack_edu_batch(&self, destination: &str, txn_id: &str) -> StoreResult<u64> {
+        queries::ack_edu_batch(&self.pool, destination, txn_id).await
+    }
+
+    async fn fail_edu_batch(&self, destination: &str, txn_id: &str, now_ms: i64) -> StoreResult<EduRetry> {
+        queries::fail_edu_batch(&self.pool, destination, txn_id, now_ms).await
+    }
+
+    async fn destinations_needing_catchup(&self, now_ms: i64) -> StoreResult<Vec<String>> {
+        queries::destinations_needing_catchup(&self.pool, now_ms).await
+    }
+
+    async fn get_txn_response(&self, origin: &str, txn_id: &str) -> StoreResult<Option<Value>> {
+        queries::get_txn_response(&self.pool, origin, txn_id).await
+    }
+
+    async fn put_txn_response(
+        &self,
+        origin: &str,
+        txn_id: &str,
+        response: &Value,
+        now_ms: i64,
+    ) -> StoreResult<Value> {
+        queries::put_txn_response(&self.pool, origin, txn_id, response, now_ms).await
+    }
+
+    async fn hellban(&self, community_id: &str, user_id: &str, expires_at_ms: i64) -> StoreResult<()> {
+        queries::hellban(&self.pool, community_id, user_id, expires_at_ms).await
+    }
+
+    async fn hellban_expiry(
+        &self,
+        community_id: &str,
+        user_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        queries::hellban_expiry(&self.pool, community_id, user_id, now_ms).await
+    }
+
+    async fn lift_hellban(&self, community_id: &str, user_id: &str) -> StoreResult<bool> {
+        queries::lift_hellban(&self.pool, community_id, user_id).await
+    }
+
+    async fn record_and_count(
+        &self,
+        community_id: &str,
+        counter: &str,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> StoreResult<u64> {
+        queries::record_and_count(&self.pool, community_id, counter, key, now_ms, window_ms).await
+    }
+
+    async fn count_recent(
+        &self,
+        community_id: &str,
+        counter: &str,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> StoreResult<u64> {
+        queries::count_recent(&self.pool, community_id, counter, key, now_ms, window_ms).await
+    }
+
+    async fn subscribe_changes(&self) -> StoreResult<broadcast::Receiver<ConfigChange>> {
+        let mut task = self.listener.lock().await;
+        if task.is_none() {
+            *task = Some(listener::start(&self.pool, self.changes.clone()).await?);
+        }
+        Ok(self.changes.subscribe())
+    }
+
+    async fn prune(&self, older_than_ms: i64) -> StoreResult<PruneReport> {
+        queries::prune(&self.pool, older_than_ms).await
+    }
+
+    async fn backup_to(&self, _path: &Path) -> StoreResult<()> {
+        Err(StoreError::Unsupported { backend: "postgres", what: "online backup (use pg_dump)" })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        // The LISTEN connection is checked out of the pool; closing waits for it, so stop it first.
+        drop(self.listener.lock().await.take());
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,80 @@
+//! Fan-out of configuration changes from PostgreSQL `NOTIFY` into a tokio broadcast channel.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::{ConfigChange, StoreResult};
+
+/// The channel the table triggers of migration 0001 notify on.
+pub(crate) const CHANNEL: &str = "palisade_config_changed";
+
+/// Pause before retrying after a listener error, so a down database is not spun on.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// Aborts the listener task when the last store handle goes away.
+#[derive(Debug)]
+pub(crate) struct ListenerTask(JoinHandle<()>);
+
+impl Drop for ListenerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Issues `LISTEN` and then forwards notifications in a background task.
+///
+/// `LISTEN` completes before this returns, so a change committed after a caller subscribed is
+/// never missed.
+pub(crate) async fn start(
+    pool: &PgPool,
+    sender: broadcast::Sender<ConfigChange>,
+) -> StoreResult<ListenerTask> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(ListenerTask(tokio::spawn(forward(listener, sender))))
+}
+
+/// Forwards notifications until aborted. A lost connection (or any error) means notifications may
+/// have been missed, so subscribers are told to resync; `try_recv` reconnects and re-listens.
+async fn forward(mut listener: PgListener, sender: broadcast::Sender<ConfigChange>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                let change = parse(notification.payload());
+                let _ = sender.send(change);
+            }
+            Ok(None) => {
+                let _ = sender.send(ConfigChange::Resync);
+            }
+            Err(_) => {
+                let _ = sender.send(ConfigChange::Resync);
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Decodes a trigger payload; anything unexpected degrades to a full resync rather than being lost.
+fn parse(payload: &str) -> ConfigChange {
+    serde_json::from_str(payload).unwrap_or(ConfigChange::Resync)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_trigger_payloads() {
+        assert_eq!(parse(r#"{"kind": "room", "id": "!a:b"}"#), ConfigChange::Room("!a:b".to_owned()));
+        assert_eq!(parse(r#"{"kind": "community", "id": "c1"}"#), ConfigChange::Community("c1".to_owned()));
+        assert_eq!(
+            parse(r#"{"kind": "keyword_template", "id": "t"}"#),
+            ConfigChange::KeywordTemplate("t".to_owned())
+        );
+        assert_eq!(parse("garbage"), ConfigChange::Resync);
+    }
+}

@@ -1,0 +1,3 @@
+//! The portable queries, instantiated for PostgreSQL.
+
+crate::portable::portable_queries!(sqlx::Postgres);

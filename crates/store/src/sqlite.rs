@@ -1,0 +1,410 @@
+//! The embedded SQLite backend.
+
+mod queries;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::broadcast;
+
+use crate::schema::ensure_not_newer;
+use crate::{
+    Backend, Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, Room, ServerKey,
+    StateEvent, Store, StoreResult, StoredVerdict, VerdictLookup,
+};
+
+/// Migrations for SQLite, embedded at compile time.
+static MIGRATOR: Migrator = sqlx::sqlx_macros::migrate!("migrations/sqlite");
+
+/// How long a connection waits for another writer before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Readers on a file database; writers are serialised through one connection anyway.
+const MAX_READERS: u32 = 4;
+
+/// Capacity of the in-process change broadcast; a slower subscriber sees `Lagged` and resyncs.
+const CHANGE_CAPACITY: usize = 256;
+
+/// SQLite store: one writer connection, a small pool of readers.
+///
+/// WAL lets readers run while the writer commits. `synchronous=FULL` makes every commit durable
+/// before it returns: a verdict is promised never to flip, so it must survive power loss once a
+/// server has been answered. (`NORMAL` in WAL mode may lose the last commits on power failure.)
+/// The cost, one fsync per commit, is amortised by the group-commit [`crate::VerdictWriter`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    changes: broadcast::Sender<ConfigChange>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`)
+    /// and applies pending migrations.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let in_memory = is_in_memory(url);
+        // An in-memory database lives only as long as a connection to it, and separate pools would
+        // need shared-cache locking, so it gets one pinned connection for everything.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(MAX_READERS)
+                .connect_with(options.read_only(true))
+                .await?
+        };
+        migrate(&writer).await?;
+        let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
+        Ok(Self { writer, reader, changes })
+    }
+
+    /// The settings SQLite actually applied on the writer connection (for health checks and tests).
+    pub async fn effective_settings(&self) -> StoreResult<SqliteSettings> {
+        let (journal_mode,): (String,) =
+            sqlx::query_as("PRAGMA journal_mode").fetch_one(&self.writer).await?;
+        let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(&self.writer).await?;
+        let (foreign_keys,): (i64,) = sqlx::query_as("PRAGMA foreign_keys").fetch_one(&self.writer).await?;
+        let (busy_timeout_ms,): (i64,) =
+            sqlx::query_as("PRAGMA busy_timeout").fetch_one(&self.writer).await?;
+        Ok(SqliteSettings { journal_mode, synchronous, foreign_keys: foreign_keys != 0, busy_timeout_ms })
+    }
+
+    /// Announces a change to subscribers (none listening is fine).
+    fn notify(&self, change: ConfigChange) {
+        let _ = self.changes.send(change);
+    }
+}
+
+/// Connection settings as reported by SQLite's pragmas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// `wal` for files (`memory` for in-memory databases).
+    pub journal_mode: String,
+    /// `2` = FULL.
+    pub synchronous: i64,
+    /// Whether foreign keys are enforced.
+    pub foreign_keys: bool,
+    /// Busy timeout in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
+/// Whether the URL names an in-memory database.
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Checks the schema version and applies pending migrations.
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    let has_table: Option<(String,)> =
+        sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+            .fetch_optional(pool)
+            .await?;
+    if has_table.is_some() {
+        let (max,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(pool).await?;
+        ensure_not_newer(max, &MIGRATOR)?;
+    }
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn create_community(&self, name: &str) -> StoreResult<Community> {
+        let community = queries::create_community(&self.writer, name).await?;
+        self.notify(ConfigChange::Community(community.id.clone()));
+        Ok(community)
+    }
+
+    async fn put_community(&self, community: &Community) -> StoreResult<()> {
+        queries::put_community(&self.writer, community).await?;
+        self.notify(ConfigChange::Community(community.id.clone()));
+        Ok(())
+    }
+
+    async fn get_community(&self, community_id: &str) -> StoreResult<Option<Community>> {
+        queries::get_community(&self.reader, community_id).await
+    }
+
+    async fn list_communities(&self) -> StoreResult<Vec<Community>> {
+        queries::list_communities(&self.reader).await
+    }
+
+    async fn set_community_config(&self, community_id: &str, config: &Value) -> StoreResult<bool> {
+        let found = queries::set_community_config(&self.writer, community_id, config).await?;
+        if found {
+            self.notify(ConfigChange::Community(community_id.to_owned()));
+        }
+        Ok(found)
+    }
+
+    async fn set_community_access_token(&self, community_id: &str, token: Option<&str>) -> StoreResult<bool> {
+        let found = queries::set_community_access_token(&self.writer, community_id, token).await?;
+        if found {
+            self.notify(ConfigChange::Community(community_id.to_owned()));
+        }
+        Ok(found)
+    }
+
+    async fn community_by_access_token(&self, token: &str) -> StoreResult<Option<Community>> {
+        queries::community_by_access_token(&self.reader, token).await
+    }
+
+    async fn put_room(&self, room: &Room) -> StoreResult<()> {
+        queries::put_room(&self.writer, room).await?;
+        self.notify(ConfigChange::Room(room.room_id.clone()));
+        Ok(())
+    }
+
+    async fn get_room(&self, room_id: &str) -> StoreResult<Option<Room>> {
+        queries::get_room(&self.reader, room_id).await
+    }
+
+    async fn list_rooms(&self) -> StoreResult<Vec<Room>> {
+        queries::list_rooms(&self.reader, None).await
+    }
+
+    async fn list_community_rooms(&self, community_id: &str) -> StoreResult<Vec<Room>> {
+        queries::list_rooms(&self.reader, Some(community_id)).await
+    }
+
+    async fn set_room_join_state(&self, room_id: &str, state: JoinState) -> StoreResult<bool> {
+        let found = queries::set_room_join_state(&self.writer, room_id, state).await?;
+        if found {
+            self.notify(ConfigChange::Room(room_id.to_owned()));
+        }
+        Ok(found)
+    }
+
+    async fn set_room_overrides(&self, room_id: &str, overrides: Option<&Value>) -> StoreResult<bool> {
+        let found = queries::set_room_overrides(&self.writer, room_id, overrides).await?;
+        if found {
+            self.notify(ConfigChange::Room(room_id.to_owned()));
+        }
+        Ok(found)
+    }
+
+    async fn delete_room(&self, room_id: &str) -> StoreResult<bool> {
+        let found = queries::delete_room(&self.writer, room_id).await?;
+        if found {
+            self.notify(ConfigChange::Room(room_id.to_owned()));
+        }
+        Ok(found)
+    }
+
+    async fn put_state_events(&self, room_id: &str, events: &[StateEvent]) -> StoreResult<()> {
+        queries::put_state_events(&self.writer, room_id, events).await
+    }
+
+    async fn replace_room_state(&self, room_id: &str, events: &[StateEvent], now_ms: i64) -> StoreResult<()> {
+        queries::replace_room_state(&self.writer, room_id, events, now_ms).await
+    }
+
+    async fn get_state_event(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> StoreResult<Option<StateEvent>> {
+        queries::get_state_event(&self.reader, room_id, event_type, state_key).await
+    }
+
+    async fn get_room_state(&self, room_id: &str) -> StoreResult<Vec<StateEvent>> {
+        queries::get_room_state(&self.reader, room_id).await
+    }
+
+    async fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
+        queries::insert_verdicts_if_absent(&self.writer, verdicts).await
+    }
+
+    async fn get_verdict(
+        &self,
+        room_id: &str,
+        event_id: &str,
+        reference_hash: Option<&str>,
+    ) -> StoreResult<VerdictLookup> {
+        queries::get_verdict(&self.reader, room_id, event_id, reference_hash).await
+    }
+
+    async fn put_server_key(&self, key: &ServerKey) -> StoreResult<()> {
+        queries::put_server_key(&self.writer, key).await
+    }
+
+    async fn get_server_key(&self, server_name: &str, key_id: &str) -> StoreResult<Option<ServerKey>> {
+        Ok(queries::get_server_keys(&self.reader, server_name, Some(key_id)).await?.pop())
+    }
+
+    async fn get_server_keys(&self, server_name: &str) -> StoreResult<Vec<ServerKey>> {
+        queries::get_server_keys(&self.reader, server_name, None).await
+    }
+
+    async fn put_keyword_template(&self, name: &str, body: &str) -> StoreResult<()> {
+        queries::put_keyword_template(&self.writer, name, body).await?;
+        self.notify(ConfigChange::KeywordTemplate(name.to_owned()));
+        Ok(())
+    }
+
+    async fn get_keyword_template(&self, name: &str) -> StoreResult<Option<String>> {
+        queries::get_keyword_template(&self.reader, name).await
+    }
+
+    async fn list_keyword_templates(&self) -> StoreResult<Vec<(String, String)>> {
+        queries::list_keyword_templates(&self.reader).await
+    }
+
+    async fn delete_keyword_template(&self, name: &str) -> StoreResult<bool> {
+        let found = queries::delete_keyword_template(&self.writer, name).await?;
+        if found {
+            self.notify(ConfigChange::KeywordTemplate(name.to_owned()));
+        }
+        Ok(found)
+    }
+
+    async fn put_trust_data(&self, source: &str, key: &str, data: &Value) -> StoreResult<()> {
+        queries::put_trust_data(&self.writer, source, key, data).await
+    }
+
+    async fn get_trust_data(&self, source: &str, key: &str) -> StoreResult<Option<Value>> {
+        queries::get_trust_data(&self.reader, source, key).await
+    }
+
+    async fn delete_trust_data(&self, source: &str, key: &str) -> StoreResult<bool> {
+        queries::delete_trust_data(&self.writer, source, key).await
+    }
+
+    async fn put_media_scan(&self, scan: &MediaScan) -> StoreResult<()> {
+        queries::put_media_scan(&self.writer, scan).await
+    }
+
+    async fn get_media_scan(&self, mxc_uri: &str, community_id: &str) -> StoreResult<Option<MediaScan>> {
+        queries::get_media_scan(&self.reader, mxc_uri, community_id).await
+    }
+
+    async fn enqueue_edu(&self, destination: &str, edu: &Value, now_ms: i64) -> StoreResult<()> {
+        queries::enqueue_edu(&self.writer, destination, edu, now_ms).await
+    }
+
+    async fn take_edu_batch(
+        &self,
+        destination: &str,
+        max: u32,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Option<EduBatch>> {
+        queries::take_edu_batch(&self.writer, destination, max, now_ms, lease_ms).await
+    }
+
+    async fn ack_edu_batch(&self, destination: &str, txn_id: &str) -> StoreResult<u64> {
+        queries::ack_edu_batch(&self.writer, destination, txn_id).await
+    }
+
+    async fn fail_edu_batch(&self, destination: &str, txn_id: &str, now_ms: i64) -> StoreResult<EduRetry> {
+        queries::fail_edu_batch(&self.writer, destination, txn_id, now_ms).await
+    }
+
+    async fn destinations_needing_catchup(&self, now_ms: i64) -> StoreResult<Vec<String>> {
+        queries::destinations_needing_catchup(&self.reader, now_ms).await
+    }
+
+    async fn get_txn_response(&self, origin: &str, txn_id: &str) -> StoreResult<Option<Value>> {
+        queries::get_txn_response(&self.reader, origin, txn_id).await
+    }
+
+    async fn put_txn_response(
+        &self,
+        origin: &str,
+        txn_id: &str,
+        response: &Value,
+        now_ms: i64,
+    ) -> StoreResult<Value> {
+        queries::put_txn_response(&self.writer, origin, txn_id, response, now_ms).await
+    }
+
+    async fn hellban(&self, community_id: &str, user_id: &str, expires_at_ms: i64) -> StoreResult<()> {
+        queries::hellban(&self.writer, community_id, user_id, expires_at_ms).await
+    }
+
+    async fn hellban_expiry(
+        &self,
+        community_id: &str,
+        user_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        queries::hellban_expiry(&self.reader, community_id, user_id, now_ms).await
+    }
+
+    async fn lift_hellban(&self, community_id: &str, user_id: &str) -> StoreResult<bool> {
+        queries::lift_hellban(&self.writer, community_id, user_id).await
+    }
+
+    async fn record_and_count(
+        &self,
+        community_id: &str,
+        counter: &str,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> StoreResult<u64> {
+        queries::record_and_count(&self.writer, community_id, counter, key, now_ms, window_ms).await
+    }
+
+    async fn count_recent(
+        &self,
+        community_id: &str,
+        counter: &str,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> StoreResult<u64> {
+        queries::count_recent(&self.reader, community_id, counter, key, now_ms, window_ms).await
+    }
+
+    async fn subscribe_changes(&self) -> StoreResult<broadcast::Receiver<ConfigChange>> {
+        Ok(self.changes.subscribe())
+    }
+
+    async fn prune(&self, older_than_ms: i64) -> StoreResult<PruneReport> {
+        queries::prune(&self.writer, older_than_ms).await
+    }
+
+    /// `VACUUM INTO` writes a transactionally consistent, compacted copy without blocking readers.
+    async fn backup_to(&self, path: &Path) -> StoreResult<()> {
+        let target = path.to_string_lossy().into_owned();
+        sqlx::query("VACUUM INTO $1").bind(target).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}

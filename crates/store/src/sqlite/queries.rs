@@ -1,0 +1,3 @@
+//! The portable queries, instantiated for SQLite.
+
+crate::portable::portable_queries!(sqlx::Sqlite);

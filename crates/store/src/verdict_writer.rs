@@ -1,0 +1,129 @@
+//! Group commit for verdicts: many concurrent `/sign` requests, one transaction.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, timeout_at};
+
+use crate::{Store, StoreError, StoreResult, StoredVerdict};
+
+/// Limits of one group commit.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupCommit {
+    /// Most verdicts written in one transaction.
+    pub max_batch: usize,
+    /// Longest a verdict waits for company before its batch is committed.
+    pub max_wait: Duration,
+    /// Requests that may queue before callers wait for room (back-pressure).
+    pub queue: usize,
+}
+
+impl Default for GroupCommit {
+    fn default() -> Self {
+        Self { max_batch: 128, max_wait: Duration::from_millis(1), queue: 4096 }
+    }
+}
+
+/// One caller's verdict and where to send the stored result.
+#[derive(Debug)]
+struct Request {
+    verdict: StoredVerdict,
+    reply: oneshot::Sender<StoreResult<StoredVerdict>>,
+}
+
+/// Batches concurrent [`Store::insert_verdict_if_absent`] calls into one transaction.
+///
+/// A single task collects requests until `max_batch` are waiting or `max_wait` has passed since
+/// the first, commits them together, and only then answers each caller: every answer is durable.
+/// While one batch commits, the next one fills, so batches grow with load and one fsync serves
+/// many requests. The task stops when the last clone of the writer is dropped.
+#[derive(Debug, Clone)]
+pub struct VerdictWriter {
+    requests: mpsc::Sender<Request>,
+    stats: Arc<Counters>,
+}
+
+/// Running totals kept by the writer task.
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    verdicts: AtomicU64,
+}
+
+/// How much grouping the writer achieved (for metrics: verdicts / batches = mean batch size).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed (or attempted).
+    pub batches: u64,
+    /// Verdicts submitted in those transactions.
+    pub verdicts: u64,
+}
+
+impl VerdictWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn spawn(store: Arc<dyn Store>, limits: GroupCommit) -> Self {
+        let (requests, receiver) = mpsc::channel(limits.queue.max(1));
+        let stats = Arc::new(Counters::default());
+        tokio::spawn(run(store, receiver, limits, Arc::clone(&stats)));
+        Self { requests, stats }
+    }
+
+    /// Totals so far.
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            batches: self.stats.batches.load(Ordering::Relaxed),
+            verdicts: self.stats.verdicts.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stores `verdict` unless one exists for its event, and returns the stored verdict (the
+    /// existing one if another evaluation won).
+    pub async fn insert(&self, verdict: StoredVerdict) -> StoreResult<StoredVerdict> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request { verdict, reply }).await.map_err(|_| StoreError::WriterClosed)?;
+        answer.await.map_err(|_| StoreError::WriterClosed)?
+    }
+}
+
+/// The writer loop: gather a batch, commit it, answer, repeat.
+async fn run(
+    store: Arc<dyn Store>,
+    mut receiver: mpsc::Receiver<Request>,
+    limits: GroupCommit,
+    stats: Arc<Counters>,
+) {
+    let max_batch = limits.max_batch.max(1);
+    while let Some(first) = receiver.recv().await {
+        let deadline = Instant::now() + limits.max_wait;
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(request)) => batch.push(request),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.verdicts.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        commit(store.as_ref(), batch).await;
+    }
+}
+
+/// Writes one batch and answers its callers (each gets the same error if the transaction failed).
+async fn commit(store: &dyn Store, batch: Vec<Request>) {
+    let verdicts: Vec<StoredVerdict> = batch.iter().map(|r| r.verdict.clone()).collect();
+    match store.insert_verdicts_if_absent(&verdicts).await {
+        Ok(stored) => {
+            for (request, verdict) in batch.into_iter().zip(stored) {
+                // A caller that gave up (dropped its future) needs no answer.
+                let _ = request.reply.send(Ok(verdict));
+            }
+        }
+        Err(err) => {
+            for request in batch {
+                let _ = request.reply.send(Err(err.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Shared filter state: hellbans with expiry and sliding-window frequency counters.
+
+use crate::harness::{TestDb, both_backends};
+
+async fn hellbans_expire_and_extend(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.hellban_expiry("c1", "@u:x", 0).await.unwrap(), None);
+    s.hellban("c1", "@u:x", 1_000).await.unwrap();
+    assert_eq!(s.hellban_expiry("c1", "@u:x", 999).await.unwrap(), Some(1_000));
+    assert_eq!(s.hellban_expiry("c1", "@u:x", 1_000).await.unwrap(), None, "expired at its expiry time");
+    assert_eq!(s.hellban_expiry("c2", "@u:x", 500).await.unwrap(), None, "per community");
+
+    s.hellban("c1", "@u:x", 5_000).await.unwrap();
+    s.hellban("c1", "@u:x", 2_000).await.unwrap();
+    assert_eq!(s.hellban_expiry("c1", "@u:x", 1_500).await.unwrap(), Some(5_000), "longer ban kept");
+
+    assert!(s.lift_hellban("c1", "@u:x").await.unwrap());
+    assert!(!s.lift_hellban("c1", "@u:x").await.unwrap());
+    assert_eq!(s.hellban_expiry("c1", "@u:x", 1_500).await.unwrap(), None);
+}
+
+async fn frequency_window_slides(db: &TestDb) {
+    let s = &db.store;
+    let hit = |key: &'static str, now: i64| s.record_and_count("c1", "ff", key, now, 100);
+    assert_eq!(hit("@u:x", 0).await.unwrap(), 1);
+    assert_eq!(hit("@u:x", 10).await.unwrap(), 2);
+    assert_eq!(hit("@other:x", 20).await.unwrap(), 1, "keys are counted separately");
+    assert_eq!(hit("@u:x", 50).await.unwrap(), 3);
+    // At 110 the window is (10, 110]: the hit at 0 and the one at 10 have left it.
+    assert_eq!(hit("@u:x", 110).await.unwrap(), 2);
+    assert_eq!(s.count_recent("c1", "ff", "@u:x", 110, 100).await.unwrap(), 2);
+    assert_eq!(s.count_recent("c1", "ff", "@u:x", 1_000, 100).await.unwrap(), 0);
+    assert_eq!(s.count_recent("c1", "fm", "@u:x", 110, 100).await.unwrap(), 0, "counters are separate");
+    assert_eq!(s.count_recent("c2", "ff", "@u:x", 110, 100).await.unwrap(), 0, "communities are separate");
+    // A hit dated in the future (clock skew between instances) still counts.
+    assert_eq!(s.record_and_count("c1", "ff", "@skew:x", 5_000, 100).await.unwrap(), 1);
+    assert_eq!(s.count_recent("c1", "ff", "@skew:x", 1_000, 100).await.unwrap(), 1);
+}
+
+/// Two handles on one database (two instances) share the counts and hellbans.
+async fn state_is_shared_between_handles(db: &TestDb) {
+    let other = db.reopen().await;
+    assert_eq!(db.store.record_and_count("c1", "ff", "@u:x", 1_000, 60_000).await.unwrap(), 1);
+    assert_eq!(other.record_and_count("c1", "ff", "@u:x", 1_001, 60_000).await.unwrap(), 2);
+    assert_eq!(db.store.record_and_count("c1", "ff", "@u:x", 1_002, 60_000).await.unwrap(), 3);
+    db.store.hellban("c1", "@u:x", 10_000).await.unwrap();
+    assert_eq!(other.hellban_expiry("c1", "@u:x", 2_000).await.unwrap(), Some(10_000));
+    other.close().await;
+}
+
+both_backends!(hellbans_expire_and_extend, frequency_window_slides, state_is_shared_between_handles);
