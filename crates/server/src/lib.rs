@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod config;
+mod event_signatures;
 pub mod federation_setup;
 pub mod http;
 pub mod key_files;

@@ -15,6 +15,8 @@ mod room_context;
 mod verdict_record;
 
 #[cfg(test)]
+pub(crate) mod test_room;
+#[cfg(test)]
 mod tests;
 
 use palisade_matrix::{
@@ -22,10 +24,7 @@ use palisade_matrix::{
     event_id::room_id_from_create_event,
     room_policy::ROOM_POLICY_EVENT_TYPE,
     server_acl,
-    signing::{
-        PolicySignature, VerifyKeys, required_signers, sign_as_policy_server, signing_key_ids,
-        verify_event_signatures,
-    },
+    signing::{PolicySignature, sign_as_policy_server},
 };
 use palisade_policy::ContentClass;
 
@@ -34,7 +33,10 @@ pub use evaluation::{DecidedVerdict, Evaluator};
 pub use rate_limit::RateLimiter;
 pub use room_context::RoomContext;
 
-use crate::http::AppState;
+use crate::{
+    event_signatures::{KeyMemo, check_event_signatures},
+    http::AppState,
+};
 
 /// What the policy server answers for an event.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +87,7 @@ pub async fn sign(state: &AppState, origin: &ServerName, body: &[u8]) -> Result<
     {
         return Err(SignError::DeniedByAcl(origin.to_string()));
     }
-    verify_signatures(state, &pdu).await?;
+    check_event_signatures(state, &pdu, &mut KeyMemo::default()).await.map_err(SignError::BadSignature)?;
     let event_id = pdu.event_id().to_string();
     // Rooms must always be able to switch their policy server off or change it (MSC4284).
     if pdu.event_type() == ROOM_POLICY_EVENT_TYPE && pdu.state_key() == Some("") {
@@ -117,22 +119,6 @@ fn room_id_of(object: &CanonicalObject) -> Result<String, SignError> {
     room_id_from_create_event(object, &version)
         .map(|id| id.to_string())
         .map_err(|_| SignError::BadPdu("field `room_id` is missing".to_owned()))
-}
-
-/// Checks the event's own signatures with keys from the keyring.
-async fn verify_signatures(state: &AppState, pdu: &Pdu) -> Result<(), SignError> {
-    let signers = required_signers(pdu).map_err(|e| SignError::BadSignature(e.to_string()))?;
-    let key_ids = signing_key_ids(pdu);
-    let mut keys = VerifyKeys::new();
-    for server in &signers {
-        for key_id in key_ids.get(server.as_str()).into_iter().flatten() {
-            // A key we cannot get is not fatal by itself: another of the server's signatures may verify.
-            if let Ok(key) = state.federation.keyring.verify_key(server, key_id).await {
-                keys.insert(server.as_str(), key_id, &key);
-            }
-        }
-    }
-    verify_event_signatures(pdu, &keys).map_err(|e| SignError::BadSignature(e.to_string()))
 }
 
 fn signature(state: &AppState, pdu: &Pdu) -> Result<PolicySignature, SignError> {

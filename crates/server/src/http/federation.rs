@@ -20,7 +20,6 @@ use super::{AppState, only};
 use crate::config::{AcceptInvites, Config};
 
 pub mod auth;
-mod event_signatures;
 mod invite;
 pub mod pdu_sink;
 mod query_profile;

@@ -91,3 +91,6 @@ fn refusal(harms: Vec<String>, expiry_ms: Option<i64>) -> MatrixError {
     }
     error
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,7 @@ use palisade_matrix::{
 };
 use tracing::debug;
 
-use super::event_signatures::server_key;
+use crate::event_signatures::server_key;
 use crate::http::{AppState, MatrixError};
 
 /// The largest request body read. A full transaction is at most 50 PDUs of 64 KiB plus 100 EDUs; this leaves

@@ -18,10 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json, value::RawValue};
 use tracing::info;
 
-use super::{
-    FederationRequest, InboundSettings, UserLookup,
-    event_signatures::{KeyMemo, check_event_signatures},
-};
+use super::{FederationRequest, InboundSettings, UserLookup};
+use crate::event_signatures::{KeyMemo, check_event_signatures};
 use crate::{
     config::AcceptInvites,
     http::{AppState, MatrixError},

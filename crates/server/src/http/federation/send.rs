@@ -23,10 +23,8 @@ use serde::Deserialize;
 use serde_json::{Value, json, value::RawValue};
 use tracing::{debug, info, warn};
 
-use super::{
-    FederationRequest,
-    event_signatures::{KeyMemo, check_event_signatures},
-};
+use super::FederationRequest;
+use crate::event_signatures::{KeyMemo, check_event_signatures};
 use crate::http::{AppState, MatrixError};
 
 /// The spec's limits on one transaction.
