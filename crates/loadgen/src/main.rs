@@ -1,0 +1,100 @@
+//! `palisade-loadgen`: drives a running Palisade's `/sign` endpoint and prints one line of numbers per run.
+//!
+//! It plays one or more origin servers whose keys it writes into Palisade's store (so no key fetch happens),
+//! seeds a protected v12 room there, pre-builds every signed PDU and X-Matrix header before the clock starts,
+//! then sends them over keep-alive HTTP, closed-loop at a concurrency or open-loop at a rate. In the same run it
+//! measures the bare crypto bound (2 ed25519 verifies + 1 sign per request on all cores) so the throughput can be
+//! read as a fraction of what the hardware allows. It is a tool that prints numbers, not a test that asserts them.
+
+mod crypto_bound;
+mod drive;
+mod report;
+mod requests;
+mod rss;
+mod seed;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+
+/// What the requests look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    /// Every request asks about a different event.
+    Distinct,
+    /// Each event is asked about by `--servers` different servers (the dedup path).
+    Dedup,
+    /// Distinct events, 10% of them spam.
+    Mix,
+}
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Palisade's federation listener.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// Palisade's database (the same URL it runs with): the room and the origin keys are written there.
+    #[arg(long, default_value = "sqlite:data/palisade.db")]
+    database: String,
+    /// Request shape.
+    #[arg(long, value_enum, default_value_t = Mode::Distinct)]
+    mode: Mode,
+    /// Requests to send.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Requests in flight at once (closed loop).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open loop: send at this many requests per second instead, whatever the answers do.
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Servers asking about each event in `dedup` mode.
+    #[arg(long, default_value_t = 100)]
+    servers: usize,
+    /// Palisade's process ID, to report its resident memory.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Stored verdicts to add before the run (for memory under a large verdict table).
+    #[arg(long, default_value_t = 0)]
+    preload_verdicts: usize,
+    /// Seconds the crypto bound is measured for.
+    #[arg(long, default_value_t = 2.0)]
+    crypto_seconds: f64,
+    /// A label printed at the start of the result line (e.g. the backend).
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency.max(64))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("building the HTTP client")?;
+
+    let target = seed::discover(&http, &args.target).await?;
+    let origins = seed::origins(if args.mode == Mode::Dedup { args.servers.max(1) } else { 1 });
+    let mut room = seed::protected_room(&args.database, &target, &origins, args.preload_verdicts).await?;
+    let prepared = requests::build(&target, &mut room, &origins, args.mode, args.requests)?;
+    eprintln!(
+        "prepared {} requests ({} distinct events) for {}",
+        prepared.len(),
+        room.events,
+        target.server_name
+    );
+
+    let bound = crypto_bound::measure(Duration::from_secs_f64(args.crypto_seconds));
+    let sampler = args.pid.map(rss::Sampler::start);
+    let run = match args.rate {
+        Some(rate) => drive::open_loop(&http, &args.target, prepared, rate).await,
+        None => drive::closed_loop(&http, &args.target, prepared, args.concurrency).await,
+    };
+    let memory = sampler.map(rss::Sampler::finish);
+    println!("{}", report::line(&args.label, args.mode, &run, bound, memory, args.rate, args.concurrency));
+    Ok(())
+}
