@@ -7,5 +7,6 @@ mod event_signatures;
 pub mod federation_setup;
 pub mod http;
 pub mod key_files;
+pub mod metrics;
 pub mod sign;
 pub mod tls;

@@ -51,11 +51,11 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 #[test]
 fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_event() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (port, metrics_port) = (free_port(), free_port());
     let child = palisade(dir.path())
         .arg("serve")
         .env("PS_HTTP_BIND", format!("127.0.0.1:{port}"))
-        .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{}", free_port()))
+        .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -94,6 +94,12 @@ fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_even
     let published = content["public_keys"]["ed25519"].as_str().unwrap();
     assert!(well_known.contains(published), "{well_known}");
     assert!(!keys_document.contains(published), "the policy key must not be a federation key");
+
+    let metrics = http_get(metrics_port, "/metrics").unwrap();
+    assert!(
+        metrics.contains(r#"policyserv_http_requests{action="/_matrix/key/v2/server",method="GET"} "#),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::{
         federation::{DiscardPdus, InboundFederation},
     },
     key_files::{self, KeyOrigin},
+    metrics::{self, Metrics},
     sign::{Evaluator, RateLimiter},
     tls::{self, TlsConfigError, TlsListener},
 };
@@ -38,6 +39,9 @@ pub enum ServeError {
     /// The TLS certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
+    /// The metrics registry could not be built.
+    #[error("metrics: {0}")]
+    Metrics(prometheus::Error),
     /// The listener could not be bound or failed.
     #[error("HTTP listener {address}: {source}")]
     Listen {
@@ -79,7 +83,9 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     let address = config.listen.http.addr();
     let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
     let listener = TcpListener::bind(address).await.map_err(listen_error)?;
-    let router = http::router(state);
+    let metrics = Metrics::new().map_err(ServeError::Metrics)?;
+    serve_metrics(&config, metrics.clone()).await?;
+    let router = http::router(state).layer(axum::middleware::from_fn_with_state(metrics, metrics::track));
     match (&config.listen.tls_certificate, &config.listen.tls_private_key) {
         (Some(certificate), Some(private_key)) => {
             let tls = tls::load_server_config(certificate, private_key)?;
@@ -99,6 +105,21 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
                 .map_err(listen_error)
         }
     }
+}
+
+/// Serves `/metrics` on its own listener, so it can stay private while federation is public.
+async fn serve_metrics(config: &Config, metrics: Arc<Metrics>) -> Result<(), ServeError> {
+    let address = config.listen.metrics.addr();
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Listen { address: address.to_string(), source })?;
+    info!(%address, "listening (plain HTTP) for metrics");
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, metrics::router(metrics)).await {
+            warn!(%error, "metrics listener stopped");
+        }
+    });
+    Ok(())
 }
 
 /// The instance-wide inputs of every verdict.

@@ -12,7 +12,10 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{AppState, MatrixError, federation::FederationRequest};
-use crate::sign::{self, SignOutcome};
+use crate::{
+    metrics::SignNote,
+    sign::{self, SignOutcome},
+};
 
 /// The `error` of a refusal when the community has not set its own.
 const DEFAULT_REFUSAL: &str = "This message is not allowed by the policy server";
@@ -64,12 +67,24 @@ async fn answer(state: &AppState, request: &FederationRequest, shape: Shape) -> 
     if let Err(refusal) = admit(state, request) {
         return refusal.into_response();
     }
-    match sign::sign(state, &request.origin, &request.body).await {
-        Ok(SignOutcome::Signed { signature, .. }) => Json(signature.to_response_json()).into_response(),
-        Ok(SignOutcome::Refused { .. }) if shape == Shape::Unstable => Json(json!({})).into_response(),
-        Ok(SignOutcome::Refused { harms, expiry_ms, .. }) => refusal(harms, expiry_ms).into_response(),
-        Err(error) => error.to_matrix_error().into_response(),
-    }
+    let outcome = match sign::sign(state, &request.origin, &request.body).await {
+        Ok(outcome) => outcome,
+        Err(error) => return error.to_matrix_error().into_response(),
+    };
+    let note = SignNote {
+        signed: outcome.is_signed(),
+        harms: match &outcome {
+            SignOutcome::Refused { harms, .. } => harms.clone(),
+            SignOutcome::Signed { .. } => Vec::new(),
+        },
+    };
+    let mut response = match outcome {
+        SignOutcome::Signed { signature, .. } => Json(signature.to_response_json()).into_response(),
+        SignOutcome::Refused { .. } if shape == Shape::Unstable => Json(json!({})).into_response(),
+        SignOutcome::Refused { harms, expiry_ms, .. } => refusal(harms, expiry_ms).into_response(),
+    };
+    response.extensions_mut().insert(note);
+    response
 }
 
 /// The per-origin rate limit: `429 M_LIMIT_EXCEEDED` with `retry_after_ms` when exhausted.

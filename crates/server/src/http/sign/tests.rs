@@ -178,3 +178,22 @@ async fn other_methods_get_a_matrix_405() {
     let get = Request::get(STABLE).body(Body::empty()).unwrap();
     assert_error(&room.http(get).await, StatusCode::METHOD_NOT_ALLOWED, "M_UNRECOGNIZED");
 }
+
+#[tokio::test]
+async fn decisions_and_harms_are_counted_in_the_metrics() {
+    use crate::metrics::{self, Metrics};
+
+    let room = protected_room().await;
+    let metrics = Metrics::new().unwrap();
+    let app = router(room.state.clone())
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track));
+    let ours = room.state.server_name.to_string();
+    for (depth, body) in [(20, "hello"), (21, "buy spammy spam now")] {
+        let request = post_signed(STABLE, bytes(&room.message(body, depth)), &ours, &origin_key());
+        app.clone().oneshot(request).await.unwrap();
+    }
+    let text = metrics.render();
+    assert!(text.contains(r#"policyserv_event_checks{status="ok",verdict="signed"} 1"#), "{text}");
+    assert!(text.contains(r#"policyserv_event_checks{status="ok",verdict="refused"} 1"#), "{text}");
+    assert!(text.contains(r#"policyserv_event_classifications{classification="#), "{text}");
+}
