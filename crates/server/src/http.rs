@@ -12,7 +12,7 @@ use palisade_store::Store;
 use crate::{
     federation_setup::Federation,
     key_files::ServerKeyPair,
-    sign::{Evaluator, RateLimiter},
+    sign::{Evaluator, LoadShedder, RateLimiter},
 };
 
 pub mod error;
@@ -40,6 +40,8 @@ pub struct AppState {
     pub evaluator: Arc<Evaluator>,
     /// Per-origin rate limit of `/sign`.
     pub sign_limiter: Arc<RateLimiter>,
+    /// Turns `/sign` requests away with `429` while too many are in progress.
+    pub sign_shedder: Arc<LoadShedder>,
     /// Inbound federation: where `/send` PDUs go, and the operator's invite and delegation settings.
     pub inbound: federation::InboundFederation,
 }
@@ -52,14 +54,18 @@ impl std::fmt::Debug for AppState {
 
 /// The federation-facing router (federation API, policy API, well-known documents, health).
 pub fn router(state: AppState) -> Router {
+    let shed = axum::middleware::from_fn_with_state(state.clone(), sign::shed_load);
     Router::new()
         .route("/_matrix/key/v2/server", only(get(server_keys::get)))
         .route("/_matrix/federation/v1/version", only(get(version::get)))
         .route(unstable::STABLE_WELL_KNOWN_PATH, well_known::policy_server_route(well_known::Shape::Stable))
         .route(unstable::WELL_KNOWN_PATH, well_known::policy_server_route(well_known::Shape::Unstable))
-        .route(unstable::STABLE_SIGN_PATH, only(post(sign::stable)))
-        .route(unstable::SIGN_PATH, only(post(sign::unstable)))
-        .route(&format!("{}{{event_id}}/check", unstable::CHECK_PATH_PREFIX), only(post(sign::legacy_check)))
+        .route(unstable::STABLE_SIGN_PATH, only(post(sign::stable).route_layer(shed.clone())))
+        .route(unstable::SIGN_PATH, only(post(sign::unstable).route_layer(shed.clone())))
+        .route(
+            &format!("{}{{event_id}}/check", unstable::CHECK_PATH_PREFIX),
+            only(post(sign::legacy_check).route_layer(shed)),
+        )
         .route("/health", only(get(health::alive)))
         .route("/ready", only(get(health::ready)))
         .merge(federation::routes())
@@ -125,6 +131,7 @@ pub(crate) mod test_support {
             federation: Federation { client, keyring },
             evaluator,
             sign_limiter: Arc::new(RateLimiter::default()),
+            sign_shedder: Arc::default(),
             inbound: federation::InboundFederation {
                 pdu_sink: Arc::new(federation::DiscardPdus),
                 settings: federation::InboundSettings::default(),

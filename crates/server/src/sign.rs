@@ -10,6 +10,7 @@
 mod error;
 mod evaluation;
 mod filter_state;
+mod load_shedder;
 mod rate_limit;
 mod room_context;
 mod verdict_record;
@@ -30,6 +31,7 @@ use palisade_policy::ContentClass;
 
 pub use error::SignError;
 pub use evaluation::{DecidedVerdict, Evaluator};
+pub use load_shedder::{Admitted, LoadShedder, SHED_RETRY_AFTER};
 pub use rate_limit::RateLimiter;
 pub use room_context::RoomContext;
 

@@ -104,6 +104,7 @@ impl Harness {
             federation: Federation { client, keyring },
             evaluator,
             sign_limiter: Arc::new(RateLimiter::default()),
+            sign_shedder: Arc::default(),
             inbound,
         };
         Self { state, sink }

@@ -78,8 +78,17 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     // Until the room-state tracker is wired in, accepted PDUs are dropped after their checks.
     let inbound = InboundFederation::from_config(&config, Arc::new(DiscardPdus));
     let sign_limiter = Arc::new(RateLimiter::default());
-    let state =
-        AppState { server_name, keys: Arc::new(keys), store, federation, evaluator, sign_limiter, inbound };
+    let sign_shedder = Arc::default();
+    let state = AppState {
+        server_name,
+        keys: Arc::new(keys),
+        store,
+        federation,
+        evaluator,
+        sign_limiter,
+        sign_shedder,
+        inbound,
+    };
     let address = config.listen.http.addr();
     let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
     let listener = TcpListener::bind(address).await.map_err(listen_error)?;

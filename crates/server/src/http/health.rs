@@ -1,4 +1,5 @@
-//! `GET /health` (the process answers) and `GET /ready` (it can do its work: the store answers).
+//! `GET /health` (the process answers) and `GET /ready` (it can do its work: the store answers and `/sign` is not
+//! shedding load, so a load balancer can send new work elsewhere).
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
@@ -10,6 +11,13 @@ pub(super) async fn alive() -> Json<Value> {
 }
 
 pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Value>, MatrixError> {
+    if state.sign_shedder.shedding() {
+        return Err(MatrixError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "M_LIMIT_EXCEEDED",
+            "overloaded: turning /sign requests away",
+        ));
+    }
     match state.store.ping().await {
         Ok(()) => Ok(Json(json!({"status": "ready"}))),
         Err(error) => {

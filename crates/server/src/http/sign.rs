@@ -1,12 +1,13 @@
 //! `POST /_matrix/policy/v1/sign`, its unstable twin, and the legacy unstable `/event/{eventId}/check`: one
 //! decision ([`crate::sign::sign`]), three answer shapes.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Request, State},
     http::StatusCode,
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ use serde_json::{Value, json};
 use super::{AppState, MatrixError, federation::FederationRequest};
 use crate::{
     metrics::SignNote,
-    sign::{self, SignOutcome},
+    sign::{self, SHED_RETRY_AFTER, SignOutcome},
 };
 
 /// The `error` of a refusal when the community has not set its own.
@@ -87,12 +88,23 @@ async fn answer(state: &AppState, request: &FederationRequest, shape: Shape) -> 
     response
 }
 
+/// Load shedding, before the X-Matrix check: when too many requests are in progress, new ones get `429` at once,
+/// without spending a signature verification on them.
+pub(super) async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.sign_shedder.enter() {
+        Some(_admitted) => next.run(request).await,
+        None => too_many_requests(SHED_RETRY_AFTER).into_response(),
+    }
+}
+
 /// The per-origin rate limit: `429 M_LIMIT_EXCEEDED` with `retry_after_ms` when exhausted.
 fn admit(state: &AppState, request: &FederationRequest) -> Result<(), MatrixError> {
-    state.sign_limiter.check(request.origin.as_str(), Instant::now()).map_err(|retry_after| {
-        MatrixError::new(StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED", "Too many requests")
-            .with("retry_after_ms", u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX).max(1))
-    })
+    state.sign_limiter.check(request.origin.as_str(), Instant::now()).map_err(too_many_requests)
+}
+
+fn too_many_requests(retry_after: Duration) -> MatrixError {
+    MatrixError::new(StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED", "Too many requests")
+        .with("retry_after_ms", u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
 /// `400 M_FORBIDDEN` with the harms under both names homeservers read, and the expiry of a time-bound verdict.

@@ -197,3 +197,21 @@ async fn decisions_and_harms_are_counted_in_the_metrics() {
     assert!(text.contains(r#"policyserv_event_checks{status="ok",verdict="refused"} 1"#), "{text}");
     assert!(text.contains(r#"policyserv_event_classifications{classification="#), "{text}");
 }
+
+#[tokio::test]
+async fn when_too_many_requests_are_in_progress_new_ones_are_shed_before_any_work() {
+    use crate::sign::LoadShedder;
+
+    let mut room = protected_room().await;
+    room.state.sign_shedder = LoadShedder::new(1);
+    let busy = room.state.sign_shedder.enter().unwrap();
+    let shed = room.ask(STABLE, &room.message("hello", 20)).await;
+    assert_error(&shed, StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED");
+    assert!(shed.1["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{}", shed.1);
+    let ready = room.http(Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(ready.0, StatusCode::SERVICE_UNAVAILABLE, "{}", ready.1);
+
+    drop(busy);
+    assert_eq!(room.ask(STABLE, &room.message("hello", 20)).await.0, StatusCode::OK);
+    assert_eq!(room.state.sign_shedder.in_flight(), 0, "the admitted request left");
+}
