@@ -50,7 +50,8 @@ struct Args {
     /// Open loop: send at this many requests per second instead, whatever the answers do.
     #[arg(long)]
     rate: Option<u32>,
-    /// Servers asking about each event in `dedup` mode.
+    /// Origin servers asking: in `dedup` mode each event is asked about by all of them, otherwise they take turns
+    /// (one homeserver alone would meet Palisade's per-origin rate limit, which is not what is measured).
     #[arg(long, default_value_t = 100)]
     servers: usize,
     /// Palisade's process ID, to report its resident memory.
@@ -78,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
         .context("building the HTTP client")?;
 
     let target = seed::discover(&http, &args.target).await?;
-    let origins = seed::origins(if args.mode == Mode::Dedup { args.servers.max(1) } else { 1 });
+    let origins = seed::origins(args.servers.max(1));
     let mut room = seed::protected_room(&args.database, &target, &origins, args.preload_verdicts).await?;
     let prepared = requests::build(&target, &mut room, &origins, args.mode, args.requests)?;
     eprintln!(

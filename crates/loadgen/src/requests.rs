@@ -48,7 +48,8 @@ pub(crate) fn build(
             &origins[0],
         )?;
         let bytes = serde_json::to_vec(&event)?;
-        for asker in origins.iter().take(askers) {
+        let turn = if mode == Mode::Dedup { 0 } else { i % origins.len() };
+        for asker in origins.iter().cycle().skip(turn).take(askers) {
             if prepared.len() == count {
                 break;
             }
