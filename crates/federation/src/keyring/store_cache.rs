@@ -1,6 +1,11 @@
-//! A [`KeyCache`] kept in the store, so other servers' keys survive restarts and are shared between instances.
+//! A [`KeyCache`] kept in the store, so other servers' keys survive restarts and are shared between instances,
+//! with the documents read so far also held in memory: every `/sign` checks two signatures, and a store read per
+//! check would cost more than the checks themselves.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+};
 
 use async_trait::async_trait;
 use palisade_matrix::{
@@ -11,10 +16,17 @@ use palisade_store::{ServerKey, Store};
 
 use super::key_cache::{KeyCache, KeyCacheError};
 
+/// Servers whose documents are held in memory at most; past this the memory copy starts again from empty.
+const MEMORY_SERVERS: usize = 50_000;
+
 /// Server keys in the `server_keys` table: one row per key, current keys without `expired_ts`.
+///
+/// The memory copy never hides a newer document: the keyring asks again (and `put`s the answer) whenever a cached
+/// document has expired or lacks the key a request names.
 #[derive(Clone)]
 pub struct StoreKeyCache {
     store: Arc<dyn Store>,
+    memory: Arc<RwLock<HashMap<String, ServerKeys>>>,
 }
 
 impl std::fmt::Debug for StoreKeyCache {
@@ -26,13 +38,25 @@ impl std::fmt::Debug for StoreKeyCache {
 impl StoreKeyCache {
     /// A cache over `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, memory: Arc::default() }
+    }
+
+    fn remember(&self, keys: &ServerKeys) {
+        if let Ok(mut memory) = self.memory.write() {
+            if memory.len() >= MEMORY_SERVERS {
+                memory.clear();
+            }
+            memory.insert(keys.server_name.clone(), keys.clone());
+        }
     }
 }
 
 #[async_trait]
 impl KeyCache for StoreKeyCache {
     async fn get(&self, server: &str) -> Result<Option<ServerKeys>, KeyCacheError> {
+        if let Some(keys) = self.memory.read().ok().and_then(|memory| memory.get(server).cloned()) {
+            return Ok(Some(keys));
+        }
         let rows = self.store.get_server_keys(server).await.map_err(cache_error)?;
         if rows.is_empty() {
             return Ok(None);
@@ -56,6 +80,7 @@ impl KeyCache for StoreKeyCache {
                 }
             }
         }
+        self.remember(&keys);
         Ok(Some(keys))
     }
 
@@ -72,6 +97,7 @@ impl KeyCache for StoreKeyCache {
             };
             self.store.put_server_key(&row).await.map_err(cache_error)?;
         }
+        self.remember(keys);
         Ok(())
     }
 }
@@ -104,7 +130,31 @@ mod tests {
             valid_until_ts: 5000,
         };
         cache.put(&keys).await.unwrap();
-        assert_eq!(cache.get("remote.example.org").await.unwrap(), Some(keys));
+        assert_eq!(cache.get("remote.example.org").await.unwrap(), Some(keys.clone()));
         assert_eq!(cache.get("other.example.org").await.unwrap(), None);
+        let restarted = StoreKeyCache::new(cache.store.clone());
+        assert_eq!(
+            restarted.get("remote.example.org").await.unwrap(),
+            Some(keys),
+            "read back from the store"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_newer_document_replaces_the_one_in_memory() {
+        let store = palisade_store::open("sqlite::memory:").await.unwrap();
+        let cache = StoreKeyCache::new(store);
+        let mut keys = ServerKeys {
+            server_name: "remote.example.org".to_owned(),
+            verify_keys: BTreeMap::from([("ed25519:a".to_owned(), [1; 32])]),
+            old_verify_keys: Vec::new(),
+            valid_until_ts: 5000,
+        };
+        cache.put(&keys).await.unwrap();
+        assert_eq!(cache.get("remote.example.org").await.unwrap().unwrap().valid_until_ts, 5000);
+        keys.verify_keys.insert("ed25519:b".to_owned(), [2; 32]);
+        keys.valid_until_ts = 9000;
+        cache.put(&keys).await.unwrap();
+        assert_eq!(cache.get("remote.example.org").await.unwrap(), Some(keys));
     }
 }
