@@ -51,6 +51,15 @@ pub enum KeyFetchError {
         /// Why each source failed.
         reasons: Vec<String>,
     },
+    /// The key is one whose private half is public (`palisade_matrix::keys::KNOWN_UNSAFE_PUBLIC_KEYS`): nothing
+    /// signed with it is trusted.
+    #[error("key {key_id} of {server} is a known-unsafe key")]
+    UnsafeKey {
+        /// The server.
+        server: String,
+        /// The key ID.
+        key_id: String,
+    },
     /// The server's keys were fetched but do not include this key ID.
     #[error("{server} has no key {key_id}")]
     UnknownKey {
@@ -87,7 +96,18 @@ impl Keyring {
     /// The public key `key_id` of `server`: from the cache if the cached document is still valid and has it,
     /// otherwise after one fetch. Keys the server has retired (`old_verify_keys`) are returned too, since old
     /// events stay signed with them.
+    /// Known-unsafe keys are never returned ([`KeyFetchError::UnsafeKey`]).
     pub async fn verify_key(&self, server: &ServerName, key_id: &str) -> Result<[u8; 32], KeyFetchError> {
+        let key = self.any_verify_key(server, key_id).await?;
+        if palisade_matrix::keys::is_known_unsafe(&key) {
+            warn!(server = server.as_str(), key_id, "refusing a known-unsafe signing key");
+            return Err(KeyFetchError::UnsafeKey { server: server.to_string(), key_id: key_id.to_owned() });
+        }
+        Ok(key)
+    }
+
+    /// [`Self::verify_key`] before the unsafe-key check.
+    async fn any_verify_key(&self, server: &ServerName, key_id: &str) -> Result<[u8; 32], KeyFetchError> {
         if let Some(cached) = self.cached_valid(server).await
             && let Some(key) = find_key(&cached, key_id)
         {

@@ -12,9 +12,13 @@ use palisade_matrix::{OwnedRoomId, OwnedServerName, OwnedUserId, Pdu, RoomVersio
 use palisade_store::{JoinState, Room, Store};
 use serde_json::Value;
 
-use crate::{FederationClient, Keyring, RequestOptions, room_state::RoomStateTracker};
+use crate::{
+    FederationClient, Keyring, RequestOptions,
+    room_state::{ApplyReport, RoomStateTracker},
+};
 
 mod outcome;
+mod resync;
 mod template;
 mod verify;
 
@@ -22,6 +26,7 @@ mod verify;
 mod tests;
 
 pub use outcome::{JoinOutcome, LeaveOutcome, MembershipError};
+pub use resync::ResyncOutcome;
 
 use template::{Expected, MakeResponse, encode_segment, sign_template};
 use verify::{KeyCollector, verify_pdus};
@@ -72,16 +77,29 @@ impl Membership {
         Self { client, keyring, store, tracker, key }
     }
 
-    /// Joins `room_id` as `user` through the first of `via` that lets us in.
+    /// Joins `room_id` as `user` through the first of `via` that lets us in. A room not stored yet joins the
+    /// `default` community; a stored room keeps its community.
     pub async fn join_room(
         &self,
         room_id: &OwnedRoomId,
         via: &[OwnedServerName],
         user: &OwnedUserId,
     ) -> JoinOutcome {
+        self.join_room_into(room_id, via, user, None).await
+    }
+
+    /// Like [`Self::join_room`], and the room is stored under `community_id` when one is given (the community
+    /// must exist), also when it was stored under another community before.
+    pub async fn join_room_into(
+        &self,
+        room_id: &OwnedRoomId,
+        via: &[OwnedServerName],
+        user: &OwnedUserId,
+        community_id: Option<&str>,
+    ) -> JoinOutcome {
         let mut per_server_errors = Vec::new();
         for server in via {
-            match self.join_via(room_id, server, user).await {
+            match self.join_via(room_id, server, user, community_id).await {
                 Ok(joined) => return joined,
                 Err(error) => {
                     tracing::info!(room = %room_id, via = %server, %error, "join through server failed");
@@ -122,6 +140,7 @@ impl Membership {
         room_id: &OwnedRoomId,
         server: &OwnedServerName,
         user: &OwnedUserId,
+        community_id: Option<&str>,
     ) -> Result<JoinOutcome, MembershipError> {
         let versions: String = SUPPORTED_VERSIONS.map(|v| format!("ver={v}")).collect::<Vec<_>>().join("&");
         let path = format!(
@@ -144,7 +163,7 @@ impl Membership {
             .into_result()
             .map_err(MembershipError::Send)?;
 
-        let mut keys = KeyCollector::default();
+        let mut keys = KeyCollector::with_own_key(self.client.server_name().as_str(), &self.key);
         let state = verify_pdus(&self.keyring, &mut keys, &response.state, &version).await;
         let auth_chain = verify_pdus(&self.keyring, &mut keys, &response.auth_chain, &version).await;
         let has_create = state.pdus.iter().any(|pdu| {
@@ -159,7 +178,7 @@ impl Membership {
 
         let mut snapshot = state.pdus;
         snapshot.push(join.clone());
-        let stored = self.store_joined(room_id, &version, &snapshot).await?;
+        let stored = self.store_joined(room_id, &version, &snapshot, community_id).await?;
         Ok(JoinOutcome::Joined {
             via: server.clone(),
             room_version: version.as_str().to_owned(),
@@ -192,6 +211,7 @@ impl Membership {
         room_id: &OwnedRoomId,
         version: &RoomVersion,
         state: &[Pdu],
+        community_id: Option<&str>,
     ) -> Result<usize, MembershipError> {
         let store_error = |e: palisade_store::StoreError| MembershipError::Store(e.to_string());
         let existing = self.store.get_room(room_id.as_str()).await.map_err(store_error)?;
@@ -204,6 +224,9 @@ impl Membership {
             overrides: None,
             last_state_update_ms: 0,
         });
+        if let Some(community_id) = community_id {
+            community_id.clone_into(&mut room.community_id);
+        }
         room.room_version = version.as_str().to_owned();
         room.join_state = JoinState::Joining;
         self.store.put_room(&room).await.map_err(store_error)?;
@@ -241,6 +264,32 @@ impl Membership {
         self.store.set_room_join_state(room_id.as_str(), JoinState::Left).await.map_err(store_error)?;
         self.tracker.apply(room_id.as_str(), std::slice::from_ref(&leave)).await.map_err(store_error)?;
         Ok(LeaveOutcome::Left { via: server.clone(), event_id: leave.event_id().to_string() })
+    }
+
+    /// Applies the state events among `pdus` (received in `/send`, already checked) to `room_id`'s snapshot, and
+    /// notices when `user` (our user) was kicked or banned: the room is then marked left, so that a later join
+    /// request rejoins it instead of answering "already joined".
+    pub async fn apply_received(
+        &self,
+        room_id: &str,
+        pdus: &[Pdu],
+        user: &OwnedUserId,
+    ) -> palisade_store::StoreResult<ApplyReport> {
+        let report = self.tracker.apply(room_id, pdus).await?;
+        let ours_changed = pdus.iter().any(|pdu| {
+            pdu.event_type() == "m.room.member"
+                && pdu.state_key() == Some(user.as_str())
+                && report.applied.iter().any(|id| id == pdu.event_id().as_str())
+        });
+        if ours_changed {
+            let event = self.store.get_state_event(room_id, "m.room.member", user.as_str()).await?;
+            let membership = event.as_ref().and_then(|e| e.event["content"]["membership"].as_str());
+            if membership != Some("join") {
+                tracing::warn!(room_id, ?membership, "our user is no longer joined; marking the room left");
+                self.store.set_room_join_state(room_id, JoinState::Left).await?;
+            }
+        }
+        Ok(report)
     }
 
     /// The version stored for a room we know.

@@ -37,9 +37,14 @@ pub use tracked::is_tracked;
 use current::CurrentState;
 
 /// Keeps rooms' state snapshots in the store current.
+///
+/// Clones share one lock: each `apply` or `seed` reads the snapshot, judges and writes as one step, so two
+/// transactions carrying events for one room (say the same event from two servers) cannot interleave and let a
+/// shallower event overwrite a deeper one.
 #[derive(Clone)]
 pub struct RoomStateTracker {
     store: Arc<dyn Store>,
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for RoomStateTracker {
@@ -51,13 +56,14 @@ impl std::fmt::Debug for RoomStateTracker {
 impl RoomStateTracker {
     /// A tracker writing to `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, writing: Arc::default() }
     }
 
     /// Applies the tracked state events among `pdus` to `room_id`'s snapshot. Each is checked for room, type,
     /// staleness and authorisation against the state as it stands after the events before it (sorted by depth).
     /// Rooms the store does not know are left alone: every PDU is reported as [`Skipped::UnknownRoom`].
     pub async fn apply(&self, room_id: &str, pdus: &[Pdu]) -> StoreResult<ApplyReport> {
+        let _writing = self.writing.lock().await;
         let mut report = ApplyReport::default();
         if self.store.get_room(room_id).await?.is_none() {
             report.skipped =
@@ -93,6 +99,7 @@ impl RoomStateTracker {
     /// response, already signature-checked), keeping the deepest event per `(type, state_key)`. The room must
     /// already be stored. The resident server's state is taken as resolved: it is not re-authorised here.
     pub async fn seed(&self, room_id: &str, version: &RoomVersion, state: &[Pdu]) -> StoreResult<SeedReport> {
+        let _writing = self.writing.lock().await;
         let mut current = std::collections::BTreeMap::<(String, String), (i64, StateEvent)>::new();
         let mut report = SeedReport::default();
         for pdu in state {
@@ -165,7 +172,7 @@ fn depth_of(pdu: &Pdu) -> i64 {
 }
 
 /// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

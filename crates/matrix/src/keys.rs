@@ -19,6 +19,20 @@ pub const POLICY_SERVER_KEY_ID: &str = "ed25519:policy_server";
 /// The version part of [`POLICY_SERVER_KEY_ID`].
 pub const POLICY_SERVER_KEY_VERSION: &str = "policy_server";
 
+/// Public keys whose private halves are public, so anything "signed" with them proves nothing: the Go
+/// `ed25519.GenerateKey(math/rand.NewSource(0))` key (`l/O9hxMVKB6Lg+3Hqf0FQQZhVESQcMzbPN1Cz2nM3og`, reference
+/// ELEMENTSEC-2025-1670, also in Synapse's `BANNED_SERVER_SIGNING_KEYS`). The keyring never hands these out and the
+/// policy engine refuses events signed with them.
+pub const KNOWN_UNSAFE_PUBLIC_KEYS: [[u8; 32]; 1] = [[
+    0x97, 0xf3, 0xbd, 0x87, 0x13, 0x15, 0x28, 0x1e, 0x8b, 0x83, 0xed, 0xc7, 0xa9, 0xfd, 0x05, 0x41, 0x06,
+    0x61, 0x54, 0x44, 0x90, 0x70, 0xcc, 0xdb, 0x3c, 0xdd, 0x42, 0xcf, 0x69, 0xcc, 0xde, 0x88,
+]];
+
+/// Whether `public_key` is one of [`KNOWN_UNSAFE_PUBLIC_KEYS`].
+pub fn is_known_unsafe(public_key: &[u8; 32]) -> bool {
+    KNOWN_UNSAFE_PUBLIC_KEYS.contains(public_key)
+}
+
 /// An ed25519 signing key with its version (the part after `ed25519:` in its key ID).
 pub struct SigningKey {
     pair: Ed25519KeyPair,

@@ -31,7 +31,7 @@ pub use room_policy::RoomPolicy;
 pub use room_version::{RoomVersion, UnsupportedRoomVersion};
 
 /// Re-exported so callers name server names and IDs without depending on ruma themselves.
-pub use ruma::{OwnedEventId, OwnedRoomId, OwnedServerName, OwnedUserId, ServerName};
+pub use ruma::{OwnedEventId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, ServerName, UserId};
 
 /// The largest PDU the spec allows, in bytes of canonical JSON including signatures.
 pub const MAX_PDU_BYTES: usize = 65_536;

@@ -188,6 +188,9 @@ community_keys! {
     filter_modes: BTreeMap<FilterId, FilterMode> = BTreeMap::new();
     /// Palisade: policy-list rooms, highest priority first.
     policy_list_room_ids: Vec<String> = Vec::new();
+    /// Palisade: the `error` text of a refusal, which homeservers show the sender (for example a link to the
+    /// community's rules); empty: a generic message.
+    refusal_message: String = String::new();
 }
 
 impl CommunityConfig {

@@ -2,6 +2,9 @@
 //! parses and dispatches.
 
 pub mod check;
+pub mod community;
+pub mod db;
 pub mod keygen;
 pub mod pdu_inspect;
+pub mod room;
 pub mod serve;

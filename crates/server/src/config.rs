@@ -47,7 +47,8 @@ pub use network::Network;
 pub use notary::NotaryServer;
 pub use secret::Secret;
 pub use sections::{
-    Api, Database, Federation, Hma, Keys, Listen, Media, Moderation, Muninn, OpenAi, Support, Webhooks,
+    Api, Database, Federation, Hma, Keys, Listen, Media, Moderation, Muninn, OpenAi, Outside, Support,
+    Webhooks,
 };
 pub use server_name::ServerName;
 pub use support_contact::SupportContact;
@@ -81,6 +82,8 @@ pub struct Config {
     pub hma: Hma,
     /// Muninn Hall directory.
     pub muninn: Muninn,
+    /// Time budget, timeouts and allowed networks of outside services.
+    pub outside: Outside,
     /// Community webhooks.
     pub webhooks: Webhooks,
     /// Redactions and policy lists.
@@ -107,6 +110,7 @@ impl Default for Config {
             openai: OpenAi::default(),
             hma: Hma::default(),
             muninn: Muninn::default(),
+            outside: Outside::default(),
             webhooks: Webhooks::default(),
             moderation: Moderation::default(),
             support: Support::default(),

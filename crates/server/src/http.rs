@@ -15,9 +15,12 @@ use crate::{
     sign::{Evaluator, LoadShedder, RateLimiter},
 };
 
+pub mod admin;
+pub mod community;
 pub mod error;
 pub mod federation;
 mod health;
+pub mod openapi;
 mod server_keys;
 mod sign;
 mod version;
@@ -44,6 +47,8 @@ pub struct AppState {
     pub sign_shedder: Arc<LoadShedder>,
     /// Inbound federation: where `/send` PDUs go, and the operator's invite and delegation settings.
     pub inbound: federation::InboundFederation,
+    /// Joining and leaving rooms; keeps joined rooms' state live.
+    pub rooms: Arc<crate::rooms::Rooms>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,8 +57,14 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The federation-facing router (federation API, policy API, well-known documents, health).
+/// The federation-facing router (federation API, policy API, well-known documents, health) and the community
+/// API, without the admin API.
 pub fn router(state: AppState) -> Router {
+    router_with_api(state, admin::ApiSettings::default())
+}
+
+/// [`router`] plus the operator API (bound when `api.key` is set), configured by `api`.
+pub fn router_with_api(state: AppState, api: admin::ApiSettings) -> Router {
     let shed = axum::middleware::from_fn_with_state(state.clone(), sign::shed_load);
     Router::new()
         .route("/_matrix/key/v2/server", only(get(server_keys::get)))
@@ -69,6 +80,9 @@ pub fn router(state: AppState) -> Router {
         .route("/health", only(get(health::alive)))
         .route("/ready", only(get(health::ready)))
         .merge(federation::routes())
+        .merge(admin::routes(&api))
+        .merge(community::routes(api))
+        .route(openapi::PATH, only(get(openapi::get)))
         .fallback(error::unrecognized)
         .with_state(state)
 }
@@ -124,6 +138,14 @@ pub(crate) mod test_support {
             },
             Vec::new(),
         ));
+        let membership = palisade_federation::membership::Membership::new(
+            client.clone(),
+            keyring.clone(),
+            store.clone(),
+            keys.federation.clone(),
+        );
+        let user = "@policyserv:palisade.example.org".try_into().unwrap();
+        let rooms = Arc::new(crate::rooms::Rooms::new(membership, store.clone(), user, None));
         AppState {
             server_name,
             keys: Arc::new(keys),
@@ -136,6 +158,7 @@ pub(crate) mod test_support {
                 pdu_sink: Arc::new(federation::DiscardPdus),
                 settings: federation::InboundSettings::default(),
             },
+            rooms,
         }
     }
 

@@ -8,5 +8,8 @@ pub mod federation_setup;
 pub mod http;
 pub mod key_files;
 pub mod metrics;
+pub mod outside;
+pub mod retention;
+pub mod rooms;
 pub mod sign;
 pub mod tls;

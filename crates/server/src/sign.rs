@@ -16,6 +16,8 @@ mod room_context;
 mod verdict_record;
 
 #[cfg(test)]
+mod multi_instance_tests;
+#[cfg(test)]
 pub(crate) mod test_room;
 #[cfg(test)]
 mod tests;
@@ -58,6 +60,8 @@ pub enum SignOutcome {
         harms: Vec<String>,
         /// When the refusal stops applying (ms since the epoch), for hellbans and rate windows.
         expiry_ms: Option<i64>,
+        /// The community's own words for the sender (its `refusal_message`), if it set them.
+        message: Option<String>,
     },
 }
 
@@ -100,9 +104,12 @@ pub async fn sign(state: &AppState, origin: &ServerName, body: &[u8]) -> Result<
         ContentClass::Neutral | ContentClass::Allowed => {
             Ok(SignOutcome::Signed { event_id, signature: signature(state, &pdu)? })
         }
-        ContentClass::Prohibited => {
-            Ok(SignOutcome::Refused { event_id, harms: verdict.harms, expiry_ms: verdict.expiry_ms })
-        }
+        ContentClass::Prohibited => Ok(SignOutcome::Refused {
+            event_id,
+            harms: verdict.harms,
+            expiry_ms: verdict.expiry_ms,
+            message: state.evaluator.refusal_message(state, &context).await?,
+        }),
     }
 }
 

@@ -254,3 +254,17 @@ fn check_explains_a_refusal_and_shadow_mode_only_records_it() {
     assert_eq!(entry["mode"], "shadow", "{entry}");
     assert_eq!(entry["outcome"], "Prohibited", "{entry}");
 }
+
+#[test]
+fn room_commands_read_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let listed = run(palisade(dir.path()).args(["room", "list"]));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let rooms: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(rooms, serde_json::json!([]));
+
+    let missing = run(palisade(dir.path()).args(["room", "state", "!nowhere:example.org"]));
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("!nowhere:example.org is not in the store"), "{}", stderr(&missing));
+}

@@ -10,9 +10,10 @@ use axum::body::{Body, to_bytes};
 use http::{Request, StatusCode, header};
 use palisade_federation::{
     FederationClient, FederationConfig, Keyring, KeyringConfig, StaticResolver, StoreKeyCache,
+    membership::Membership,
 };
 use palisade_matrix::{
-    CanonicalObject, OwnedServerName, Pdu, RoomVersion, SigningKey, canonical_json,
+    CanonicalObject, OwnedServerName, Pdu, RoomPolicy, RoomVersion, SigningKey, canonical_json,
     signing::{VerifyKeys, hash_and_sign_event, verify_event_signatures},
     x_matrix::{RequestTarget, sign_request},
 };
@@ -25,7 +26,8 @@ use palisade_server::{
         router,
     },
     key_files::ServerKeyPair,
-    sign::{Evaluator, RateLimiter},
+    rooms::Rooms,
+    sign::{Evaluator, RateLimiter, RoomContext},
 };
 use palisade_store::{JoinState, Room, ServerKey, Store};
 use serde_json::{Value, json};
@@ -78,6 +80,13 @@ impl Harness {
         Self::with_settings(InboundSettings::default()).await
     }
 
+    /// A server whose `/send` PDUs go to the real rooms service (the room-state tracker), as in `palisade serve`.
+    async fn tracking_state() -> Self {
+        let mut harness = Self::new().await;
+        harness.state.inbound.pdu_sink = harness.state.rooms.clone();
+        harness
+    }
+
     async fn with_settings(settings: InboundSettings) -> Self {
         let server_name: OwnedServerName = US.try_into().unwrap();
         let keys = our_keys();
@@ -97,6 +106,9 @@ impl Harness {
         let sink = Arc::new(RecordingSink::default());
         let inbound = InboundFederation { pdu_sink: sink.clone(), settings };
         seed(&*store).await;
+        let membership =
+            Membership::new(client.clone(), keyring.clone(), store.clone(), keys.federation.clone());
+        let rooms = Arc::new(Rooms::new(membership, store.clone(), OUR_USER.try_into().unwrap(), None));
         let state = AppState {
             server_name,
             keys: Arc::new(keys),
@@ -106,6 +118,7 @@ impl Harness {
             sign_limiter: Arc::new(RateLimiter::default()),
             sign_shedder: Arc::default(),
             inbound,
+            rooms,
         };
         Self { state, sink }
     }
@@ -221,6 +234,79 @@ fn assert_matrix_error(status: StatusCode, body: &Value, expected: StatusCode, e
 }
 
 // ----- /send ---------------------------------------------------------------------------------------------
+
+/// A state event by `sender` (of `REMOTE`) in `ROOM` at `depth`, hashed and signed with the remote key.
+fn state_pdu(sender: &str, event_type: &str, state_key: &str, content: Value, depth: i64) -> CanonicalObject {
+    let mut object = canonical_json::from_value(json!({
+        "type": event_type,
+        "state_key": state_key,
+        "room_id": ROOM,
+        "sender": sender,
+        "origin_server_ts": 1_700_000_000_000_i64,
+        "depth": depth,
+        "prev_events": ["$prev"],
+        "auth_events": ["$create", "$power", "$member"],
+        "content": content,
+    }))
+    .unwrap();
+    hash_and_sign_event(&mut object, REMOTE, &remote_key(), &v10()).unwrap();
+    object
+}
+
+#[tokio::test]
+async fn send_keeps_the_room_state_that_sign_reads_live() {
+    let harness = Harness::tracking_state().await;
+    let admin = "@admin:remote.example.org";
+    let alice = "@alice:remote.example.org";
+    let seeded = [
+        state_pdu(admin, "m.room.create", "", json!({"room_version": "10"}), 1),
+        state_pdu(admin, "m.room.member", admin, json!({"membership": "join"}), 2),
+        state_pdu(admin, "m.room.power_levels", "", json!({"users": {admin: 100}}), 3),
+        state_pdu(admin, "m.room.join_rules", "", json!({"join_rule": "public"}), 4),
+        state_pdu(alice, "m.room.member", alice, json!({"membership": "join"}), 5),
+    ];
+    let events: Vec<_> = seeded
+        .iter()
+        .map(|object| {
+            let pdu = Pdu::from_object(object.clone(), &v10()).unwrap();
+            palisade_store::StateEvent {
+                event_type: pdu.event_type().to_owned(),
+                state_key: pdu.state_key().unwrap_or_default().to_owned(),
+                event_id: pdu.event_id().to_string(),
+                event: pdu.to_json_value(),
+            }
+        })
+        .collect();
+    harness.state.store.replace_room_state(ROOM, &events, 1).await.unwrap();
+    let context = RoomContext::load(&harness.state.store, ROOM).await.unwrap();
+    let (us, policy_key) = (&harness.state.server_name, harness.state.keys.policy.public_key());
+    assert!(!context.names_us(us, &policy_key));
+
+    // The admin names us as the room's policy server; alice (power 0) tries to change the topic.
+    let policy = RoomPolicy::new(us, policy_key).stable_content();
+    let set_policy = state_pdu(admin, "m.room.policy", "", policy, 7);
+    let topic = state_pdu(alice, "m.room.topic", "", json!({"topic": "spam"}), 8);
+    let body = transaction(vec![as_json(&set_policy), as_json(&topic)]);
+    let (status, response) = harness.call(signed("PUT", "/_matrix/federation/v1/send/s1", Some(&body))).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+
+    // The next /sign sees the policy at once; the unauthorised topic never enters the snapshot.
+    let context = RoomContext::load(&harness.state.store, ROOM).await.unwrap();
+    assert!(context.names_us(us, &policy_key));
+    assert!(harness.state.store.get_state_event(ROOM, "m.room.topic", "").await.unwrap().is_none());
+
+    // A kick of alice by the admin applies; so does a power-level change.
+    let kick = state_pdu(admin, "m.room.member", alice, json!({"membership": "leave"}), 9);
+    let levels = state_pdu(admin, "m.room.power_levels", "", json!({"users": {admin: 100}, "ban": 40}), 10);
+    let body = transaction(vec![as_json(&kick), as_json(&levels)]);
+    let (status, _) = harness.call(signed("PUT", "/_matrix/federation/v1/send/s2", Some(&body))).await;
+    assert_eq!(status, StatusCode::OK);
+    let member = harness.state.store.get_state_event(ROOM, "m.room.member", alice).await.unwrap().unwrap();
+    assert_eq!(member.event["content"]["membership"], "leave");
+    let context = RoomContext::load(&harness.state.store, ROOM).await.unwrap();
+    let stored_levels = context.state.iter().find(|e| e["type"] == "m.room.power_levels").unwrap();
+    assert_eq!(stored_levels["content"]["ban"], 40);
+}
 
 #[tokio::test]
 async fn send_accepts_signed_pdus_and_hands_them_to_the_sink() {
@@ -408,7 +494,7 @@ async fn profile_of_our_user() {
     let (status, body) = harness.call(signed("GET", &format!("{base}&field=displayname"), None)).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"displayname": "Palisade"})));
     let (status, body) = harness.call(signed("GET", &format!("{base}&field=avatar_url"), None)).await;
-    assert_matrix_error(status, &body, StatusCode::NOT_FOUND, "M_NOT_FOUND");
+    assert_eq!((status, body), (StatusCode::OK, json!({})), "an unset field is left out, as Synapse does");
     for other in ["%40alice%3Aremote.example.org", "%40alice%3Apalisade.example.org"] {
         let uri = format!("/_matrix/federation/v1/query/profile?user_id={other}");
         let (status, body) = harness.call(signed("GET", &uri, None)).await;
@@ -569,4 +655,76 @@ async fn well_known_server_delegation() {
         harness.call(Request::get("/.well-known/matrix/server").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"m.server": "policy.example.org:443"}));
+}
+
+// ----- every authenticated route ---------------------------------------------------------------------------
+
+/// Every route that requires X-Matrix, with a request shape it accepts.
+const AUTHENTICATED_ROUTES: &[(&str, &str)] = &[
+    ("PUT", "/_matrix/federation/v1/send/every1"),
+    ("GET", "/_matrix/federation/v1/user/devices/%40policyserv%3Apalisade.example.org"),
+    ("GET", "/_matrix/federation/v1/query/profile?user_id=%40policyserv%3Apalisade.example.org"),
+    ("PUT", "/_matrix/federation/v2/invite/%21room%3Aremote.example.org/%24event"),
+    ("POST", "/_matrix/policy/v1/sign"),
+    ("POST", "/_matrix/policy/unstable/org.matrix.msc4284/sign"),
+];
+
+#[tokio::test]
+async fn every_authenticated_route_answers_bad_auth_and_bad_bodies_with_one_matrix_error() {
+    let harness = Harness::new().await;
+    for &(method, uri) in AUTHENTICATED_ROUTES {
+        let body = (method != "GET").then(|| json!({}));
+        let bytes = body.as_ref().map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+
+        // No Authorization header.
+        let request = Request::builder().method(method).uri(uri).body(Body::from(bytes.clone())).unwrap();
+        let (status, content_type, raw) = harness.raw(request).await;
+        let parsed: Value = serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
+        assert_eq!(content_type, "application/json", "{method} {uri}");
+        assert_matrix_error(status, &parsed, StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED");
+
+        // Signed for another destination, and signed by a key that is not the origin's.
+        let request = signed_with(&remote_key(), "elsewhere.example.org", method, uri, body.as_ref());
+        let (status, parsed) = harness.call(request).await;
+        assert_matrix_error(status, &parsed, StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED");
+        let impostor = SigningKey::from_seed(&[8; 32], "remote1").unwrap();
+        let (status, parsed) = harness.call(signed_with(&impostor, US, method, uri, body.as_ref())).await;
+        assert_matrix_error(status, &parsed, StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED");
+
+        if method != "GET" {
+            // A correctly signed body of the wrong shape.
+            let (status, parsed) = harness.call(signed(method, uri, Some(&json!([1, 2, 3])))).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {parsed}");
+            let errcode = parsed["errcode"].as_str().unwrap_or_default();
+            assert!(["M_BAD_JSON", "M_NOT_JSON"].contains(&errcode), "{method} {uri}: {parsed}");
+            assert!(parsed["error"].is_string(), "{method} {uri}: {parsed}");
+        }
+
+        // Another method on the same path.
+        let other = if method == "GET" { "DELETE" } else { "GET" };
+        let request = Request::builder().method(other).uri(uri).body(Body::empty()).unwrap();
+        let (status, content_type, raw) = harness.raw(request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{other} {uri}");
+        assert_eq!(content_type, "application/json", "{other} {uri}");
+        let parsed: Value = serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{other} {uri}: {e}"));
+        assert!(parsed["errcode"].is_string() && parsed["error"].is_string(), "{other} {uri}: {parsed}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_rooms_get_matrix_answers() {
+    let harness = Harness::new().await;
+    // /send: a PDU of a room we are not in is dropped (its room version, hence its event ID, is unknown here),
+    // and the transaction still succeeds.
+    let stranger = event("!elsewhere:remote.example.org", "@alice:remote.example.org", "hi", &remote_key());
+    let body = transaction(vec![as_json(&stranger)]);
+    let (status, response) = harness.call(signed("PUT", "/_matrix/federation/v1/send/u1", Some(&body))).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert_eq!(response, json!({"pdus": {}}));
+    assert!(harness.sink.calls().is_empty());
+    // /sign: an event of a room we are not in is not found.
+    let (status, response) =
+        harness.call(signed("POST", "/_matrix/policy/v1/sign", Some(&as_json(&stranger)))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{response}");
+    assert!(response["errcode"].is_string() && response["error"].is_string(), "{response}");
 }

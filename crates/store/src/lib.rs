@@ -6,10 +6,14 @@
 //! (`migrations/sqlite`, `migrations/postgres`). Records are the store's own types; this crate
 //! knows nothing about HTTP or the policy engine. See `docs/storage.md`.
 
+mod admin;
+mod backup;
 mod error;
+mod evaluation_lock;
 mod ids;
 mod import;
 mod open;
+mod outbox;
 mod portable;
 mod postgres;
 mod records;
@@ -20,10 +24,14 @@ mod store;
 mod token;
 mod verdict_writer;
 
+pub use admin::{VerdictCount, VerdictCursor, VerdictQuery};
+pub use backup::backup_database;
 pub use error::{StoreError, StoreResult};
+pub use evaluation_lock::EvaluationLock;
 pub use ids::new_id;
 pub use import::{ImportReport, import_policyserv};
-pub use open::open;
+pub use open::{open, open_with_replica};
+pub use outbox::OutboxItem;
 pub use postgres::PgStore;
 pub use records::{
     Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, QueuedEdu, Room,

@@ -18,8 +18,22 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     }
 }
 
+/// Like [`open`], with lag-tolerant reads sent to a PostgreSQL read replica when `read_url` is given (see
+/// [`PgStore::open_with_replica`]). A replica is refused for SQLite, which has no such thing.
+pub async fn open_with_replica(url: &str, read_url: Option<&str>) -> StoreResult<Arc<dyn Store>> {
+    let Some(read_url) = read_url else { return open(url).await };
+    let is_postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+    if !is_postgres(url) || !is_postgres(read_url) {
+        return Err(StoreError::Unsupported {
+            backend: if is_postgres(url) { "postgres" } else { "sqlite" },
+            what: "a read replica other than a PostgreSQL replica of a PostgreSQL database",
+        });
+    }
+    Ok(Arc::new(PgStore::open_with_replica(url, read_url).await?))
+}
+
 /// The URL without anything between `:` and `@` in its authority, so errors never log a password.
-fn redact_password(url: &str) -> String {
+pub(crate) fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

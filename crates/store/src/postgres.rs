@@ -15,8 +15,8 @@ use tokio::sync::{Mutex, broadcast};
 
 use crate::schema::ensure_not_newer;
 use crate::{
-    Backend, Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, Room, ServerKey,
-    StateEvent, Store, StoreError, StoreResult, StoredVerdict, VerdictLookup,
+    Backend, Community, ConfigChange, EduBatch, EduRetry, EvaluationLock, JoinState, MediaScan, PruneReport,
+    Room, ServerKey, StateEvent, Store, StoreError, StoreResult, StoredVerdict, VerdictLookup,
 };
 
 /// Migrations for PostgreSQL, embedded at compile time.
@@ -24,6 +24,9 @@ static MIGRATOR: Migrator = sqlx::sqlx_macros::migrate!("migrations/postgres");
 
 /// Connections per instance; PostgreSQL's default limit of 100 leaves room for several instances.
 const MAX_CONNECTIONS: u32 = 10;
+
+/// Evaluations one instance may hold locked at once (each holds a connection while it decides).
+const LOCK_CONNECTIONS: u32 = 8;
 
 /// Capacity of the change broadcast; a slower subscriber sees `Lagged` and resyncs.
 const CHANGE_CAPACITY: usize = 256;
@@ -36,6 +39,10 @@ pub struct PgStore {
     changes: broadcast::Sender<ConfigChange>,
     /// The LISTEN task, started by the first subscriber and stopped with the last handle.
     listener: Arc<Mutex<Option<listener::ListenerTask>>>,
+    /// Connections that hold evaluation locks (see [`Store::lock_evaluation`]), apart from `pool`.
+    locks: PgPool,
+    /// Where lag-tolerant reads go: a read replica if configured, else `pool` itself.
+    read: PgPool,
 }
 
 impl PgStore {
@@ -45,7 +52,21 @@ impl PgStore {
         let pool = PgPoolOptions::new().max_connections(MAX_CONNECTIONS).connect(url).await?;
         migrate(&pool).await?;
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
-        Ok(Self { pool, changes, listener: Arc::new(Mutex::new(None)) })
+        let locks = PgPoolOptions::new()
+            .max_connections(LOCK_CONNECTIONS)
+            .connect_lazy_with(crate::evaluation_lock::lock_pool_options(&pool.connect_options()));
+        let read = pool.clone();
+        Ok(Self { pool, changes, listener: Arc::new(Mutex::new(None)), locks, read })
+    }
+
+    /// Like [`PgStore::open`], sending lag-tolerant reads (room state, listings, keyword templates, trust data)
+    /// to the read-only replica at `read_url`. Everything that must be current stays on `url`: verdicts (a
+    /// verdict never flips), hellbans and frequency windows (shared between instances), community and room
+    /// config (changes apply within a second), keys, queues. The replica is not migrated; it follows `url`.
+    pub async fn open_with_replica(url: &str, read_url: &str) -> StoreResult<Self> {
+        let mut store = Self::open(url).await?;
+        store.read = PgPoolOptions::new().max_connections(MAX_CONNECTIONS).connect(read_url).await?;
+        Ok(store)
     }
 
     /// The underlying pool (for tests and tools that need raw SQL).
@@ -86,7 +107,7 @@ impl Store for PgStore {
     }
 
     async fn list_communities(&self) -> StoreResult<Vec<Community>> {
-        queries::list_communities(&self.pool).await
+        queries::list_communities(&self.read).await
     }
 
     async fn set_community_config(&self, community_id: &str, config: &Value) -> StoreResult<bool> {
@@ -110,11 +131,11 @@ impl Store for PgStore {
     }
 
     async fn list_rooms(&self) -> StoreResult<Vec<Room>> {
-        queries::list_rooms(&self.pool, None).await
+        queries::list_rooms(&self.read, None).await
     }
 
     async fn list_community_rooms(&self, community_id: &str) -> StoreResult<Vec<Room>> {
-        queries::list_rooms(&self.pool, Some(community_id)).await
+        queries::list_rooms(&self.read, Some(community_id)).await
     }
 
     async fn set_room_join_state(&self, room_id: &str, state: JoinState) -> StoreResult<bool> {
@@ -143,11 +164,11 @@ impl Store for PgStore {
         event_type: &str,
         state_key: &str,
     ) -> StoreResult<Option<StateEvent>> {
-        queries::get_state_event(&self.pool, room_id, event_type, state_key).await
+        queries::get_state_event(&self.read, room_id, event_type, state_key).await
     }
 
     async fn get_room_state(&self, room_id: &str) -> StoreResult<Vec<StateEvent>> {
-        queries::get_room_state(&self.pool, room_id).await
+        queries::get_room_state(&self.read, room_id).await
     }
 
     async fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
@@ -161,6 +182,60 @@ impl Store for PgStore {
         reference_hash: Option<&str>,
     ) -> StoreResult<VerdictLookup> {
         queries::get_verdict(&self.pool, room_id, event_id, reference_hash).await
+    }
+
+    async fn delete_community(&self, community_id: &str) -> StoreResult<bool> {
+        let found = queries::delete_community(&self.pool, community_id).await?;
+        Ok(found)
+    }
+
+    async fn verdicts_for_event(&self, event_id: &str) -> StoreResult<Vec<StoredVerdict>> {
+        queries::verdicts_for_event(&self.pool, event_id).await
+    }
+
+    async fn list_verdicts(&self, query: &crate::VerdictQuery) -> StoreResult<Vec<StoredVerdict>> {
+        queries::list_verdicts(&self.pool, query).await
+    }
+
+    async fn count_verdicts(
+        &self,
+        community_id: &str,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<Vec<crate::VerdictCount>> {
+        queries::count_verdicts(&self.pool, community_id, since_ms, until_ms).await
+    }
+
+    async fn enqueue_outbox(
+        &self,
+        kind: &str,
+        target: &str,
+        payload: &Value,
+        now_ms: i64,
+    ) -> StoreResult<i64> {
+        queries::enqueue_outbox(&self.pool, kind, target, payload, now_ms).await
+    }
+
+    async fn take_outbox(
+        &self,
+        kind: &str,
+        max: u32,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<crate::OutboxItem>> {
+        queries::take_outbox(&self.pool, kind, max, now_ms, lease_ms).await
+    }
+
+    async fn ack_outbox(&self, id: i64) -> StoreResult<bool> {
+        queries::ack_outbox(&self.pool, id).await
+    }
+
+    async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<bool> {
+        queries::retry_outbox(&self.pool, id, next_attempt_ms, error).await
+    }
+
+    async fn outbox_len(&self, kind: &str) -> StoreResult<u64> {
+        queries::outbox_len(&self.pool, kind).await
     }
 
     async fn put_server_key(&self, key: &ServerKey) -> StoreResult<()> {
@@ -180,11 +255,11 @@ impl Store for PgStore {
     }
 
     async fn get_keyword_template(&self, name: &str) -> StoreResult<Option<String>> {
-        queries::get_keyword_template(&self.pool, name).await
+        queries::get_keyword_template(&self.read, name).await
     }
 
     async fn list_keyword_templates(&self) -> StoreResult<Vec<(String, String)>> {
-        queries::list_keyword_templates(&self.pool).await
+        queries::list_keyword_templates(&self.read).await
     }
 
     async fn delete_keyword_template(&self, name: &str) -> StoreResult<bool> {
@@ -196,7 +271,7 @@ impl Store for PgStore {
     }
 
     async fn get_trust_data(&self, source: &str, key: &str) -> StoreResult<Option<Value>> {
-        queries::get_trust_data(&self.pool, source, key).await
+        queries::get_trust_data(&self.read, source, key).await
     }
 
     async fn delete_trust_data(&self, source: &str, key: &str) -> StoreResult<bool> {
@@ -298,6 +373,10 @@ impl Store for PgStore {
         Ok(self.changes.subscribe())
     }
 
+    async fn lock_evaluation(&self, room_id: &str, event_id: &str) -> StoreResult<EvaluationLock> {
+        crate::evaluation_lock::lock_postgres(&self.locks, room_id, event_id).await
+    }
+
     async fn prune(&self, older_than_ms: i64) -> StoreResult<PruneReport> {
         queries::prune(&self.pool, older_than_ms).await
     }
@@ -314,6 +393,8 @@ impl Store for PgStore {
     async fn close(&self) {
         // The LISTEN connection is checked out of the pool; closing waits for it, so stop it first.
         drop(self.listener.lock().await.take());
+        self.locks.close().await;
+        self.read.close().await;
         self.pool.close().await;
     }
 }

@@ -250,6 +250,63 @@ impl Store for SqliteStore {
         queries::get_verdict(&self.reader, room_id, event_id, reference_hash).await
     }
 
+    async fn delete_community(&self, community_id: &str) -> StoreResult<bool> {
+        let found = queries::delete_community(&self.writer, community_id).await?;
+        if found {
+            self.notify(ConfigChange::Community(community_id.to_owned()));
+        }
+        Ok(found)
+    }
+
+    async fn verdicts_for_event(&self, event_id: &str) -> StoreResult<Vec<StoredVerdict>> {
+        queries::verdicts_for_event(&self.reader, event_id).await
+    }
+
+    async fn list_verdicts(&self, query: &crate::VerdictQuery) -> StoreResult<Vec<StoredVerdict>> {
+        queries::list_verdicts(&self.reader, query).await
+    }
+
+    async fn count_verdicts(
+        &self,
+        community_id: &str,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<Vec<crate::VerdictCount>> {
+        queries::count_verdicts(&self.reader, community_id, since_ms, until_ms).await
+    }
+
+    async fn enqueue_outbox(
+        &self,
+        kind: &str,
+        target: &str,
+        payload: &Value,
+        now_ms: i64,
+    ) -> StoreResult<i64> {
+        queries::enqueue_outbox(&self.writer, kind, target, payload, now_ms).await
+    }
+
+    async fn take_outbox(
+        &self,
+        kind: &str,
+        max: u32,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<crate::OutboxItem>> {
+        queries::take_outbox(&self.writer, kind, max, now_ms, lease_ms).await
+    }
+
+    async fn ack_outbox(&self, id: i64) -> StoreResult<bool> {
+        queries::ack_outbox(&self.writer, id).await
+    }
+
+    async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<bool> {
+        queries::retry_outbox(&self.writer, id, next_attempt_ms, error).await
+    }
+
+    async fn outbox_len(&self, kind: &str) -> StoreResult<u64> {
+        queries::outbox_len(&self.writer, kind).await
+    }
+
     async fn put_server_key(&self, key: &ServerKey) -> StoreResult<()> {
         queries::put_server_key(&self.writer, key).await
     }

@@ -7,8 +7,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::{
-    Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, Room, ServerKey,
-    StateEvent, StoreResult, StoredVerdict, VerdictLookup,
+    Community, ConfigChange, EduBatch, EduRetry, EvaluationLock, JoinState, MediaScan, PruneReport, Room,
+    ServerKey, StateEvent, StoreResult, StoredVerdict, VerdictLookup,
 };
 
 /// Which database a store runs on.
@@ -103,6 +103,58 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         event_id: &str,
         reference_hash: Option<&str>,
     ) -> StoreResult<VerdictLookup>;
+
+    /// Holds off other instances' evaluations of `(room_id, event_id)` until the returned lock is
+    /// dropped. Callers take it after finding no stored verdict, look again, and only then
+    /// evaluate, so an event's filters (and their counters and hellbans) run once even when every
+    /// instance is asked at the same moment. Backends serving a single process return a lock that
+    /// holds nothing; PostgreSQL waits on a transaction-scoped advisory lock (up to a timeout,
+    /// after which this fails and the caller may evaluate anyway: the stored verdict still wins).
+    async fn lock_evaluation(&self, room_id: &str, event_id: &str) -> StoreResult<EvaluationLock> {
+        let _ = (room_id, event_id);
+        Ok(EvaluationLock::unneeded())
+    }
+
+    // ----- operator API (see `admin.rs`) ---------------------------------------------------------
+
+    /// Deletes a community that has no rooms left; `false` if it does not exist or still has rooms.
+    async fn delete_community(&self, community_id: &str) -> StoreResult<bool>;
+    /// Every stored verdict for `event_id`, in any room, ordered by room ID.
+    async fn verdicts_for_event(&self, event_id: &str) -> StoreResult<Vec<StoredVerdict>>;
+    /// A page of one community's verdicts, newest first (see [`crate::VerdictQuery`]).
+    async fn list_verdicts(&self, query: &crate::VerdictQuery) -> StoreResult<Vec<StoredVerdict>>;
+    /// Verdicts of one community's rooms decided in `[since_ms, until_ms)`, counted per class and harm set.
+    async fn count_verdicts(
+        &self,
+        community_id: &str,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> StoreResult<Vec<crate::VerdictCount>>;
+
+    // ----- outbox (see `outbox.rs`) ---------------------------------------------------------------
+
+    /// Queues a side effect of `kind` for `target`, due at once; returns its ID.
+    async fn enqueue_outbox(
+        &self,
+        kind: &str,
+        target: &str,
+        payload: &Value,
+        now_ms: i64,
+    ) -> StoreResult<i64>;
+    /// Leases up to `max` due items of `kind` until `now_ms + lease_ms`, oldest first.
+    async fn take_outbox(
+        &self,
+        kind: &str,
+        max: u32,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<crate::OutboxItem>>;
+    /// Removes a delivered (or abandoned) item; `false` if it was gone.
+    async fn ack_outbox(&self, id: i64) -> StoreResult<bool>;
+    /// Records a failed attempt; the item is due again at `next_attempt_ms`.
+    async fn retry_outbox(&self, id: i64, next_attempt_ms: i64, error: &str) -> StoreResult<bool>;
+    /// How many items of `kind` are queued.
+    async fn outbox_len(&self, kind: &str) -> StoreResult<u64>;
 
     // ----- remote server keys ------------------------------------------------------------------
 

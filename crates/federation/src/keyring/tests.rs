@@ -251,3 +251,32 @@ async fn client_and_keyring_futures_are_send() {
     assert_send(&client.get_json::<Value>(&name, "/"));
     assert_send(&client.post_json::<Value, _>(&name, "/", &json!({})));
 }
+
+/// The publicly known private key (Go math/rand seed 0) whose public half is `KNOWN_UNSAFE_PUBLIC_KEYS[0]`.
+fn unsafe_key() -> SigningKey {
+    const SEED0: [u8; 32] = [
+        0x01, 0x94, 0xfd, 0xc2, 0xfa, 0x2f, 0xfc, 0xc0, 0x41, 0xd3, 0xff, 0x12, 0x04, 0x5b, 0x73, 0xc8, 0x6e,
+        0x4f, 0xf9, 0x5f, 0xf6, 0x62, 0xa5, 0xee, 0xe8, 0x2a, 0xbd, 0xf4, 0x4a, 0x2d, 0x0b, 0x75,
+    ];
+    SigningKey::from_seed(&SEED0, "unsafe").unwrap()
+}
+
+#[tokio::test]
+async fn known_unsafe_keys_are_never_handed_out() {
+    let pki = TestPki::new();
+    let fake = FakeKeys::default();
+    let port = start_origin(&pki, fake.clone()).await.port();
+    let name = server(&format!("origin.test:{port}"));
+    let unsafe_key = unsafe_key();
+    assert!(palisade_matrix::keys::is_known_unsafe(&unsafe_key.public_key()));
+    // A correctly self-signed document: anyone holding the public seed can make one for any server name.
+    fake.set(signed_document(name.as_str(), &unsafe_key, &[], VALID_UNTIL));
+    let cache = Arc::new(MemoryKeyCache::new());
+    let keyring = keyring(&pki, KeyringConfig::default(), cache.clone());
+    let error = keyring.verify_key(&name, "ed25519:unsafe").await.unwrap_err();
+    assert!(matches!(error, KeyFetchError::UnsafeKey { .. }), "{error}");
+    // Also when the key comes from the cache.
+    let error = keyring.verify_key(&name, "ed25519:unsafe").await.unwrap_err();
+    assert!(matches!(error, KeyFetchError::UnsafeKey { .. }), "{error}");
+    assert!(!palisade_matrix::keys::is_known_unsafe(&origin_key().public_key()));
+}

@@ -20,6 +20,9 @@ pub enum MembershipError {
     /// The `send_join` response is unusable (e.g. no verifiable create event in the state).
     #[error("unusable send_join response: {0}")]
     BadResponse(String),
+    /// A resync request (`timestamp_to_event`, `state`, `event`) failed or its answer is unusable.
+    #[error("resync failed: {0}")]
+    Resync(String),
     /// Storing the room or its state failed; later servers are not tried.
     #[error("store error: {0}")]
     Store(String),

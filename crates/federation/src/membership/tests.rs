@@ -96,6 +96,9 @@ async fn start_resident(pki: &TestPki, version: &str) -> (Shared, OwnedServerNam
         .route("/_matrix/federation/v2/send_join/{room}/{event}", put(send_join))
         .route("/_matrix/federation/v1/make_leave/{room}/{user}", get(make_leave))
         .route("/_matrix/federation/v2/send_leave/{room}/{event}", put(send_leave))
+        .route("/_matrix/federation/v1/timestamp_to_event/{room}", get(timestamp_to_event))
+        .route("/_matrix/federation/v1/state/{room}", get(state_at))
+        .route("/_matrix/federation/v1/event/{event}", get(event_by_id))
         .with_state(shared.clone());
     spawn_https(pki, format!("127.0.0.1:{port}").parse().unwrap(), router).await;
     (shared, name.try_into().unwrap())
@@ -136,6 +139,33 @@ async fn make_join(
 
 async fn make_leave(State(resident): State<Shared>, Path((_, user)): Path<(String, String)>) -> Json<Value> {
     Json(template(&resident.lock().unwrap(), &user, "leave"))
+}
+
+/// The room's latest event is the last state event the resident holds.
+async fn timestamp_to_event(State(resident): State<Shared>) -> Json<Value> {
+    let resident = resident.lock().unwrap();
+    let last = resident.state.last().unwrap();
+    Json(json!({"event_id": last.event_id().as_str(), "origin_server_ts": 0}))
+}
+
+/// The state before the latest event: everything but the last, plus the forged event (to be dropped).
+async fn state_at(State(resident): State<Shared>) -> Json<Value> {
+    let resident = resident.lock().unwrap();
+    let (_, before) = resident.state.split_last().unwrap();
+    let mut pdus: Vec<Value> = before.iter().map(Pdu::to_json_value).collect();
+    pdus.push(resident.forged.clone());
+    Json(json!({"pdus": pdus, "auth_chain": []}))
+}
+
+async fn event_by_id(
+    State(resident): State<Shared>,
+    Path(event_id): Path<String>,
+) -> (StatusCode, Json<Value>) {
+    let resident = resident.lock().unwrap();
+    match resident.state.iter().find(|pdu| pdu.event_id().as_str() == event_id) {
+        Some(pdu) => (StatusCode::OK, Json(json!({"origin": resident.name, "pdus": [pdu.to_json_value()]}))),
+        None => (StatusCode::NOT_FOUND, Json(json!({"errcode": "M_NOT_FOUND", "error": "no such event"}))),
+    }
 }
 
 /// Checks our event is a valid PDU signed by our key, and records it.
@@ -277,4 +307,101 @@ async fn reports_each_server_failure() {
     assert!(store.get_room(room_id.as_str()).await.unwrap().is_none(), "nothing stored");
     let nobody = membership.leave_room(&room_id, &[], &user).await;
     assert_eq!(nobody, LeaveOutcome::Failed { per_server_errors: vec![] });
+}
+
+#[tokio::test]
+async fn a_received_kick_marks_the_room_left_and_a_rejoin_works() {
+    let pki = TestPki::new();
+    let (resident, name) = start_resident(&pki, "12").await;
+    let (membership, store) = membership(&pki).await;
+    let (room_id, user) = ids(&resident);
+    let joined =
+        membership.join_room_into(&room_id, std::slice::from_ref(&name), &user, Some("default")).await;
+    assert!(matches!(joined, JoinOutcome::Joined { .. }), "{joined:?}");
+
+    // The resident's admin changes the topic, then kicks us; both arrive as `/send` PDUs.
+    let (topic, kick) = {
+        let mut resident = resident.lock().unwrap();
+        let admin = format!("@admin:{}", resident.name);
+        let topic = resident.room.event("m.room.topic", Some(""), &admin, json!({"topic": "t"}));
+        // Deeper than our join (the fake's templates are at depth 100).
+        let kick = resident.room.event_at(
+            101,
+            "m.room.member",
+            Some(OUR_USER),
+            &admin,
+            json!({"membership": "leave", "reason": "bye"}),
+        );
+        (topic, kick)
+    };
+    let report = membership.apply_received(room_id.as_str(), &[topic], &user).await.unwrap();
+    assert_eq!(report.applied.len(), 1, "{report:?}");
+    assert_eq!(store.get_room(room_id.as_str()).await.unwrap().unwrap().join_state, JoinState::Joined);
+    let report = membership.apply_received(room_id.as_str(), &[kick], &user).await.unwrap();
+    assert_eq!(report.applied.len(), 1, "{report:?}");
+    assert_eq!(store.get_room(room_id.as_str()).await.unwrap().unwrap().join_state, JoinState::Left);
+    assert_eq!(membership_of(&store, &room_id, OUR_USER).await.as_deref(), Some("leave"));
+
+    // policyserv could not rejoin a room it was kicked from (its #90); the same path works here.
+    let rejoined = membership.join_room(&room_id, std::slice::from_ref(&name), &user).await;
+    assert!(matches!(rejoined, JoinOutcome::Joined { .. }), "{rejoined:?}");
+    assert_eq!(store.get_room(room_id.as_str()).await.unwrap().unwrap().join_state, JoinState::Joined);
+    assert_eq!(membership_of(&store, &room_id, OUR_USER).await.as_deref(), Some("join"));
+}
+
+#[tokio::test]
+async fn resync_replaces_the_snapshot_with_the_residents_current_state() {
+    let pki = TestPki::new();
+    let (resident, name) = start_resident(&pki, "12").await;
+    let (membership, store) = membership(&pki).await;
+    let (room_id, user) = ids(&resident);
+    let joined = membership.join_room(&room_id, std::slice::from_ref(&name), &user).await;
+    assert!(matches!(joined, JoinOutcome::Joined { .. }), "{joined:?}");
+
+    // While we were away: the resident has our join, and its admin set a topic (the room's latest event).
+    let ours = store.get_state_event(room_id.as_str(), "m.room.member", OUR_USER).await.unwrap().unwrap();
+    {
+        let mut resident = resident.lock().unwrap();
+        let version = resident.room.version.clone();
+        let our_join = Pdu::from_object(canonical_json::from_value(ours.event).unwrap(), &version).unwrap();
+        resident.state.push(our_join);
+        let admin = format!("@admin:{}", resident.name);
+        let topic = resident.room.event_at(150, "m.room.topic", Some(""), &admin, json!({"topic": "missed"}));
+        resident.state.push(topic);
+    }
+    let outcome = membership.resync_room(&room_id, std::slice::from_ref(&name), &user).await;
+    let ResyncOutcome::Resynced { via, state_stored, dropped, still_joined, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((via, dropped, still_joined), (name.clone(), 1, true));
+    assert_eq!(state_stored, 7, "create, admin, power levels, join rules, rule r1, our join, topic");
+    let topic = store.get_state_event(room_id.as_str(), "m.room.topic", "").await.unwrap().unwrap();
+    assert_eq!(topic.event["content"]["topic"], "missed");
+    assert_eq!(store.get_room(room_id.as_str()).await.unwrap().unwrap().join_state, JoinState::Joined);
+
+    // Kicked while away: the resident's state has us as "leave"; the room is marked left.
+    {
+        let mut resident = resident.lock().unwrap();
+        let admin = format!("@admin:{}", resident.name);
+        let kick = resident.room.event_at(
+            160,
+            "m.room.member",
+            Some(OUR_USER),
+            &admin,
+            json!({"membership": "leave"}),
+        );
+        resident.state.retain(|pdu| pdu.state_key() != Some(OUR_USER));
+        resident.state.push(kick);
+    }
+    let outcome = membership.resync_room(&room_id, std::slice::from_ref(&name), &user).await;
+    assert!(matches!(outcome, ResyncOutcome::Resynced { still_joined: false, .. }), "{outcome:?}");
+    assert_eq!(store.get_room(room_id.as_str()).await.unwrap().unwrap().join_state, JoinState::Left);
+
+    // A room we never joined cannot be resynced.
+    let unknown: OwnedRoomId = "!unknown:palisade.test".try_into().unwrap();
+    let outcome = membership.resync_room(&unknown, &[name], &user).await;
+    let ResyncOutcome::Failed { per_server_errors } = outcome else { panic!("{outcome:?}") };
+    assert!(
+        matches!(&per_server_errors[0].1, MembershipError::Resync(reason) if reason.contains("not stored"))
+    );
 }

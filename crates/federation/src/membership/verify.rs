@@ -26,6 +26,14 @@ pub(crate) struct KeyCollector {
 }
 
 impl KeyCollector {
+    /// A collector that knows our own federation key already, so events we signed (our join, in a resync's state)
+    /// verify without asking the network for our own key.
+    pub(crate) fn with_own_key(server: &str, key: &palisade_matrix::SigningKey) -> Self {
+        let mut collector = Self::default();
+        collector.keys.insert(server, &key.key_id(), &key.public_key());
+        collector
+    }
+
     /// Makes sure every key the required signers of `pdu` used is present, where the keyring can supply it.
     async fn gather(&mut self, keyring: &Keyring, pdu: &Pdu) -> Result<(), String> {
         let signers = required_signers(pdu).map_err(|e| e.to_string())?;

@@ -68,15 +68,28 @@ fn unauthorised(report: &ApplyReport) -> bool {
 #[tokio::test]
 async fn seed_keeps_only_tracked_state() {
     let (mut room, mut state) = public_room("11");
-    state.push(room.event("m.room.topic", Some(""), ADMIN, json!({"topic": "hi"})));
+    state.push(room.event("m.room.avatar", Some(""), ADMIN, json!({"url": "mxc://a.test/b"})));
     state.push(room.event("m.room.message", None, ADMIN, json!({"body": "not state"})));
     let store = store_with_room(&room.room_id, "11").await;
     let report =
         RoomStateTracker::new(store.clone()).seed(&room.room_id, &room.version, &state).await.unwrap();
     assert_eq!(report, SeedReport { stored: 6, ignored: 1 });
-    assert!(content(&store, &room.room_id, "m.room.topic", "").await.is_none());
+    assert!(content(&store, &room.room_id, "m.room.avatar", "").await.is_none());
     assert_eq!(content(&store, &room.room_id, "m.room.member", ALICE).await.unwrap()["displayname"], "Alice");
     assert!(store.get_room(&room.room_id).await.unwrap().unwrap().last_state_update_ms > 0);
+}
+
+#[tokio::test]
+async fn topic_change_applies_when_the_sender_may_set_state() {
+    let (mut room, tracker, store) = seeded("11").await;
+    let by_admin = room.event("m.room.topic", Some(""), ADMIN, json!({"topic": "rules: be nice"}));
+    let report = tracker.apply(&room.room_id, &[by_admin]).await.unwrap();
+    assert_eq!(report.applied.len(), 1, "{report:?}");
+    assert_eq!(content(&store, &room.room_id, "m.room.topic", "").await.unwrap()["topic"], "rules: be nice");
+    // Alice (power 0) is below the default state level of 50.
+    let by_alice = room.event("m.room.topic", Some(""), ALICE, json!({"topic": "spam"}));
+    assert!(unauthorised(&tracker.apply(&room.room_id, &[by_alice]).await.unwrap()));
+    assert_eq!(content(&store, &room.room_id, "m.room.topic", "").await.unwrap()["topic"], "rules: be nice");
 }
 
 #[tokio::test]
@@ -245,8 +258,8 @@ async fn create_only_once_and_stale_events_ignored() {
 async fn non_state_wrong_room_and_unknown_room() {
     let (mut room, tracker, _store) = seeded("11").await;
     let message = room.event("m.room.message", None, ALICE, json!({"body": "hi"}));
-    let topic = room.event("m.room.topic", Some(""), ADMIN, json!({"topic": "t"}));
-    let report = tracker.apply(&room.room_id, &[message.clone(), topic]).await.unwrap();
+    let avatar = room.event("m.room.avatar", Some(""), ADMIN, json!({"url": "mxc://a.test/b"}));
+    let report = tracker.apply(&room.room_id, &[message.clone(), avatar]).await.unwrap();
     assert_eq!(
         report.skipped.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
         vec![Skipped::NotState, Skipped::NotTracked]

@@ -8,6 +8,8 @@ const ROOM_SINGLETONS: &[&str] = &[
     "m.room.server_acl",
     "m.room.policy",
     "org.matrix.msc4284.policy",
+    "m.room.topic",
+    "m.room.name",
 ];
 
 /// Prefixes of moderation policy-list rule types (stable, legacy and Mjolnir's), kept under any state key.
@@ -15,8 +17,9 @@ const POLICY_RULE_PREFIXES: &[&str] = &["m.policy.rule.", "m.room.rule.", "org.m
 
 /// Whether the state event `(event_type, state_key)` is kept in the room snapshot.
 ///
-/// Everything else (topics, names, avatars, widgets…) is skipped: nothing reads it, and keeping it would make the
-/// snapshot grow with state the policy engine never looks at.
+/// The room's name and topic are kept too, for operators looking at a room (`palisade room state`) and filters
+/// that want the room's description. Everything else (avatars, widgets, aliases…) is skipped: nothing reads it,
+/// and keeping it would make the snapshot grow with state the policy engine never looks at.
 pub fn is_tracked(event_type: &str, state_key: &str) -> bool {
     if event_type == "m.room.member" {
         return true;
@@ -47,8 +50,10 @@ mod tests {
             ("m.policy.rule.user", "rule1", true),
             ("m.room.rule.server", "r", true),
             ("org.matrix.mjolnir.rule.room", "r", true),
-            ("m.room.topic", "", false),
-            ("m.room.name", "", false),
+            ("m.room.topic", "", true),
+            ("m.room.topic", "x", false),
+            ("m.room.name", "", true),
+            ("m.room.avatar", "", false),
             ("m.policy.rules", "", false),
         ] {
             assert_eq!(is_tracked(event_type, state_key), expected, "{event_type} {state_key:?}");

@@ -20,7 +20,7 @@ fn every_key_has_a_default_and_round_trips() {
         assert!(object.contains_key(*key), "{key} has no default");
     }
     assert_eq!(CommunityConfig::from_json(&json).unwrap(), defaults);
-    assert_eq!(COMMUNITY_KEYS.len(), 39, "37 policyserv keys + 2 Palisade keys");
+    assert_eq!(COMMUNITY_KEYS.len(), 40, "37 policyserv keys + 3 Palisade keys");
 }
 
 #[test]
@@ -198,4 +198,17 @@ fn validation_names_the_key() {
 fn non_finite_floats_are_rejected() {
     let c = CommunityConfig { frequency_filter_rate_limit: Some(f64::NAN), ..Default::default() };
     assert_eq!(c.validate().unwrap_err().key, "frequency_filter_rate_limit");
+}
+
+/// §8.3 #14: naming a filter that does not exist is a configuration error, in JSON and in the environment.
+#[test]
+fn unknown_filter_names_are_errors() {
+    let error =
+        CommunityConfig::from_json(&json!({"filter_modes": {"no_such_filter": "shadow"}})).unwrap_err();
+    assert!(error.to_string().contains("no_such_filter"), "{error}");
+    let error = CommunityConfig::from_json(&json!({"filter_modes": {"mentions": "loud"}})).unwrap_err();
+    assert!(error.to_string().contains("loud"), "{error}");
+    let error = CommunityConfig::from_env(&env(&[("PS_FILTER_MODES", "no_such_filter=off")])).unwrap_err();
+    assert!(error.to_string().contains("no_such_filter"), "{error}");
+    assert!(CommunityConfig::from_json(&json!({"filter_modes": {"mentions": "shadow"}})).is_ok());
 }

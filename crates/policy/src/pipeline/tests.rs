@@ -184,3 +184,60 @@ fn odd_inputs_are_judged_without_panics() {
         }
     }
 }
+
+/// A hellban store that is down.
+#[derive(Debug)]
+struct FailingHellbans;
+
+impl crate::handles::HellbanStore for FailingHellbans {
+    fn active_until<'a>(
+        &'a self,
+        _community: &'a str,
+        _user: &'a str,
+        _now_ms: u64,
+    ) -> crate::handles::BoxFuture<'a, Result<Option<u64>, crate::handles::StateError>> {
+        Box::pin(std::future::ready(Err(crate::handles::StateError("hellban store unreachable".into()))))
+    }
+
+    fn start<'a>(
+        &'a self,
+        _community: &'a str,
+        _user: &'a str,
+        _now_ms: u64,
+        _until_ms: u64,
+    ) -> crate::handles::BoxFuture<'a, Result<u64, crate::handles::StateError>> {
+        Box::pin(std::future::ready(Err(crate::handles::StateError("hellban store unreachable".into()))))
+    }
+}
+
+/// §8.3 #11–#12: harms accumulate across phases; an error in one phase fails the whole check, naming the phase,
+/// and no later phase runs.
+#[test]
+fn harms_accumulate_and_errors_stop_the_check() {
+    // #11: a content filter's spam plus the postfilter's flooding.
+    let h = Harness::new(json!({"hellban_postfilter_minutes": 60}));
+    let v = h.decide(message("@a:example.org", "spammy spam"));
+    assert_eq!(v.harms, [SPAM, SPAM_FLOODING]);
+    let filters: Vec<&str> = v.trace.iter().map(|t| t.filter.as_str()).collect();
+    assert!(filters.contains(&"keyword") && filters.contains(&"hellban_postfilter"), "{filters:?}");
+
+    // #12: the hellban prefilter (phase 2) fails; the content filters (phase 3) are never invoked.
+    let mut h = Harness::new(json!({"hma_filter_enabled_banks": ["bank"]}));
+    h.scanner = Some(crate::handles::FakeScanner::default());
+    let handles = crate::handles::Handles {
+        clock: &h.clock,
+        hellbans: &FailingHellbans,
+        counters: &h.counters,
+        trust: &h.trust,
+        media_scanner: h.scanner.as_ref().map(|s| s as _),
+        classifier: None,
+        signatures: None,
+    };
+    let scope = Scope { community_id: &h.community, instance: &h.instance };
+    let event = Event::from_json(image("@a:example.org")).unwrap();
+    let error = crate::block_on::block_on(decide(&event, &h.room, &h.config, scope, handles)).unwrap_err();
+    assert_eq!((error.phase_index, error.filter), (2, FilterId::HellbanPrefilter));
+    assert!(error.to_string().starts_with("error at phase 2 (hellban prefilter)"), "{error}");
+    assert!(error.to_string().contains("hellban store unreachable"), "{error}");
+    assert_eq!(h.scanner.as_ref().unwrap().calls(), 0, "phase 3 ran after the error");
+}

@@ -11,12 +11,10 @@ use tracing::{info, warn};
 use crate::{
     config::{Config, Loaded},
     federation_setup::{self, FederationSetupError},
-    http::{
-        self, AppState,
-        federation::{DiscardPdus, InboundFederation},
-    },
+    http::{self, AppState, federation::InboundFederation},
     key_files::{self, KeyOrigin},
     metrics::{self, Metrics},
+    rooms::Rooms,
     sign::{Evaluator, RateLimiter},
     tls::{self, TlsConfigError, TlsListener},
 };
@@ -36,6 +34,12 @@ pub enum ServeError {
     /// The configured server name is not a Matrix server name.
     #[error("server_name {0:?} is not a valid Matrix server name")]
     ServerName(String),
+    /// Our user ID could not be formed.
+    #[error("policy server user: {0}")]
+    User(String),
+    /// The outside-service clients (OpenAI, HMA, Muninn Hall) could not be built.
+    #[error(transparent)]
+    Outside(#[from] crate::outside::OutsideSetupError),
     /// The TLS certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
@@ -69,14 +73,32 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
             info!(path = %path.display(), "generated a new signing key");
         }
     }
-    let store = palisade_store::open(config.database.url.expose()).await?;
+    // A read replica serves lag-tolerant reads on PostgreSQL (validation warns that SQLite ignores it).
+    let read_url = config
+        .database
+        .read_url
+        .as_ref()
+        .filter(|_| config.database.url.backend() == crate::config::DatabaseBackend::Postgres)
+        .map(|url| url.expose());
+    let store = palisade_store::open_with_replica(config.database.url.expose(), read_url).await?;
     info!(database = %config.database.url.masked(), backend = ?store.backend(), "database ready");
     print_room_policy(&server_name, &keys.policy.public_key());
 
     let federation = federation_setup::build(&config, &server_name, keys.federation.clone(), store.clone())?;
-    let evaluator = Arc::new(evaluator(&config, &server_name));
-    // Until the room-state tracker is wired in, accepted PDUs are dropped after their checks.
-    let inbound = InboundFederation::from_config(&config, Arc::new(DiscardPdus));
+    let outside = crate::outside::start(&config, store.clone(), federation.client.clone()).await?;
+    // New verdicts are written in group commits: durable before `/sign` answers, one fsync per batch.
+    let writer = palisade_store::VerdictWriter::spawn(store.clone(), palisade_store::GroupCommit::default());
+    let evaluator =
+        Arc::new(evaluator(&config, &server_name).with_outside(outside).with_verdict_writer(writer));
+    if let Some(retention) = crate::retention::Retention::from_days(config.database.retention_days) {
+        crate::retention::spawn(store.clone(), retention);
+    }
+    let rooms = Arc::new(
+        Rooms::from_config(&config, &server_name, &federation, keys.federation.clone(), store.clone())
+            .map_err(ServeError::User)?,
+    );
+    // Accepted `/send` PDUs keep the joined rooms' state snapshots live.
+    let inbound = InboundFederation::from_config(&config, rooms.clone());
     let sign_limiter = Arc::new(RateLimiter::default());
     let sign_shedder = Arc::default();
     let state = AppState {
@@ -88,13 +110,25 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
         sign_limiter,
         sign_shedder,
         inbound,
+        rooms: rooms.clone(),
     };
     let address = config.listen.http.addr();
     let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
     let listener = TcpListener::bind(address).await.map_err(listen_error)?;
     let metrics = Metrics::new().map_err(ServeError::Metrics)?;
     serve_metrics(&config, metrics.clone()).await?;
-    let router = http::router(state).layer(axum::middleware::from_fn_with_state(metrics, metrics::track));
+    // Joins of the configured rooms run in the background (with retries) so a slow or absent resident server
+    // never delays start-up; their outcome is logged.
+    rooms.spawn_startup_joins(config.join_room_ids.iter().filter_map(|room_id| {
+        let parsed = palisade_matrix::OwnedRoomId::try_from(room_id.as_str());
+        if parsed.is_err() {
+            warn!(room_id = room_id.as_str(), "join_room_ids: not a room ID; skipped");
+        }
+        parsed.ok()
+    }));
+    let api = http::admin::ApiSettings::from_config(&config);
+    let router = http::router_with_api(state, api)
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track));
     match (&config.listen.tls_certificate, &config.listen.tls_private_key) {
         (Some(certificate), Some(private_key)) => {
             let tls = tls::load_server_config(certificate, private_key)?;

@@ -87,6 +87,9 @@ pub struct Database {
     pub read_max_open_connections: u32,
     /// Most idle connections kept to `read_url`.
     pub read_max_idle_connections: u32,
+    /// Verdicts (with traces), media-scan results and stored transaction responses older than this many days
+    /// are pruned by a background job; `0` keeps them forever. Rooms, room state and communities are never pruned.
+    pub retention_days: u32,
 }
 
 impl Default for Database {
@@ -98,6 +101,7 @@ impl Default for Database {
             read_url: None,
             read_max_open_connections: 10,
             read_max_idle_connections: 5,
+            retention_days: 90,
         }
     }
 }
@@ -207,7 +211,8 @@ impl Default for Federation {
 pub struct Media {
     /// Client-server API base used for media downloads.
     pub client_url: HttpUrl,
-    /// Access token for those downloads.
+    /// Access token for those downloads. Unset: media is downloaded over federation from its origin server
+    /// instead (authenticated media), so no user account is needed.
     #[serde(with = "optional")]
     pub access_token: Option<Secret>,
 }
@@ -269,6 +274,34 @@ impl Default for Muninn {
         Self {
             api_url: HttpUrl::trusted("https://mau.bot/_matrix/maubot/plugin/muninnbot/member_directory"),
             api_key: None,
+        }
+    }
+}
+
+/// `[outside]`: limits for the outside services filters consult (OpenAI, HMA with media downloads, Muninn Hall).
+/// policyserv had none of these: its media downloads had no size cap and its HMA calls no timeout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Outside {
+    /// Longest time outside services together may add to one `/sign` answer (ms). When it runs out, the
+    /// filter's fail-secure / fail-open setting decides. Keep it well under the 30 s Synapse waits.
+    pub time_budget_ms: u32,
+    /// Longest time for one outside request (ms), also outside `/sign` (the Muninn Hall poll).
+    pub request_timeout_ms: u32,
+    /// Largest media download for scanning (bytes).
+    pub max_media_bytes: u32,
+    /// Networks outside services may reach even though `federation.denied_networks` denies them (an HMA
+    /// instance on the private network, say). Every other address passes the federation network policy.
+    pub allowed_networks: Vec<Network>,
+}
+
+impl Default for Outside {
+    fn default() -> Self {
+        Self {
+            time_budget_ms: 5_000,
+            request_timeout_ms: 10_000,
+            max_media_bytes: 20 * 1024 * 1024,
+            allowed_networks: Vec::new(),
         }
     }
 }

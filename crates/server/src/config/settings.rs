@@ -282,6 +282,13 @@ pub const SETTINGS: &[Setting] = &[
         &["PS_DATABASE_READ_MAX_IDLE_CONNS"],
     ),
     s(
+        "database.retention_days",
+        None,
+        K::Count,
+        Plain,
+        "Days verdicts, traces and media-scan results are kept before a background job prunes them; 0 = forever.",
+    ),
+    s(
         "api.key",
         Some("PS_API_KEY"),
         K::OptionalSecret,
@@ -412,7 +419,7 @@ pub const SETTINGS: &[Setting] = &[
         Some("PS_HOMESERVER_MEDIA_CLIENT_ACCESS_TOKEN"),
         K::OptionalSecret,
         Whole,
-        "Access token for media downloads.",
+        "Access token for media downloads; empty = download over federation from the media's origin instead.",
     ),
     s(
         "openai.api_key",
@@ -450,6 +457,22 @@ pub const SETTINGS: &[Setting] = &[
         K::OptionalSecret,
         Whole,
         "Muninn Hall API key; empty = directory not polled.",
+    ),
+    s(
+        "outside.time_budget_ms",
+        None,
+        K::Count,
+        Plain,
+        "Longest time outside services (OpenAI, HMA, media downloads) may add to one `/sign` answer; then the filter's fail-secure/fail-open setting decides.",
+    ),
+    s("outside.request_timeout_ms", None, K::Count, Plain, "Longest time for one outside-service request."),
+    s("outside.max_media_bytes", None, K::Count, Plain, "Largest media download for scanning, in bytes."),
+    s(
+        "outside.allowed_networks",
+        None,
+        K::Networks,
+        Plain,
+        "Networks outside services may reach although `federation.denied_networks` denies them.",
     ),
     s(
         "webhooks.allowed_domains",

@@ -90,6 +90,9 @@ fn check_counts(config: &Config) -> Result<(), Problem> {
         ("federation.state_cache_interval_minutes", config.federation.state_cache_interval_minutes),
         ("webhooks.pool_size", config.webhooks.pool_size),
         ("moderation.pool_size", config.moderation.pool_size),
+        ("outside.time_budget_ms", config.outside.time_budget_ms),
+        ("outside.request_timeout_ms", config.outside.request_timeout_ms),
+        ("outside.max_media_bytes", config.outside.max_media_bytes),
     ];
     match counts.into_iter().find(|(_, value)| *value == 0) {
         Some((key, _)) => Err(Problem { key, message: "must be at least 1".to_owned() }),
@@ -144,6 +147,13 @@ fn warnings(config: &Config) -> Vec<String> {
     {
         warnings.push(
             "federation.accept_invites is \"listed\" but both invite lists are empty, so every invite is refused"
+                .to_owned(),
+        );
+    }
+    if config.outside.time_budget_ms >= 30_000 {
+        warnings.push(
+            "outside.time_budget_ms is 30 s or more: Synapse gives up on /sign after 30 s, so a slow outside \
+             service would cost events their answer"
                 .to_owned(),
         );
     }

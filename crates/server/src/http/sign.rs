@@ -82,7 +82,9 @@ async fn answer(state: &AppState, request: &FederationRequest, shape: Shape) -> 
     let mut response = match outcome {
         SignOutcome::Signed { signature, .. } => Json(signature.to_response_json()).into_response(),
         SignOutcome::Refused { .. } if shape == Shape::Unstable => Json(json!({})).into_response(),
-        SignOutcome::Refused { harms, expiry_ms, .. } => refusal(harms, expiry_ms).into_response(),
+        SignOutcome::Refused { harms, expiry_ms, message, .. } => {
+            refusal(harms, expiry_ms, message).into_response()
+        }
     };
     response.extensions_mut().insert(note);
     response
@@ -108,9 +110,10 @@ fn too_many_requests(retry_after: Duration) -> MatrixError {
 }
 
 /// `400 M_FORBIDDEN` with the harms under both names homeservers read, and the expiry of a time-bound verdict.
-fn refusal(harms: Vec<String>, expiry_ms: Option<i64>) -> MatrixError {
+fn refusal(harms: Vec<String>, expiry_ms: Option<i64>, message: Option<String>) -> MatrixError {
     let harms = Value::from(harms);
-    let mut error = MatrixError::new(StatusCode::BAD_REQUEST, "M_FORBIDDEN", DEFAULT_REFUSAL)
+    let text = message.unwrap_or_else(|| DEFAULT_REFUSAL.to_owned());
+    let mut error = MatrixError::new(StatusCode::BAD_REQUEST, "M_FORBIDDEN", text)
         .with("harms", harms.clone())
         .with("org.matrix.msc4387.harms", harms);
     if let Some(expiry) = expiry_ms {

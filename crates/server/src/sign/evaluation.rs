@@ -1,16 +1,21 @@
 //! Producing the verdict for an event: read it back if stored, otherwise run the community's filters once (even
 //! when several servers ask at the same moment), store it, and only then answer.
 
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicU64, Ordering},
+};
+
 use palisade_federation::InFlight;
 use palisade_matrix::Pdu;
 use palisade_policy::{
     CommunityConfig, ContentClass, EffectiveConfig, Event, FilterId, FilterMode, InstanceSettings,
     RoomSnapshot, Scope, decide,
-    handles::{Clock, Handles},
+    handles::{Clock, Handles, MediaScanner, TextClassifier},
     policy_list::{PolicyRuleSet, PolicyRuleSource},
-    trust::TrustData,
 };
-use palisade_store::{StoredVerdict, VerdictLookup};
+use palisade_store::{GroupCommit, StoredVerdict, VerdictLookup, VerdictWriter, WriterStats};
+use tracing::warn;
 
 use super::{
     RoomContext, SignError,
@@ -18,6 +23,7 @@ use super::{
     verdict_record,
 };
 use crate::http::AppState;
+use crate::outside::{Budgeted, Deadline, OutsideServices};
 
 /// Filters that still judge events from before we joined: a ban on a policy list or a known-bad media hash is
 /// worth acting on whenever the event was sent; rate limits, mentions and the like are not.
@@ -57,7 +63,13 @@ pub struct Evaluator {
     settings: InstanceSettings,
     /// Policy-list rooms every community consults after its own (`PS_MJOLNIR_FILTER_ROOM_ID`).
     instance_policy_lists: Vec<String>,
+    /// OpenAI, HMA and Muninn Hall data, and the time budget for them per request.
+    outside: OutsideServices,
     in_flight: InFlight<Result<DecidedVerdict, String>>,
+    /// Group commit of new verdicts; started on first use over the request's store unless given.
+    writer: OnceLock<VerdictWriter>,
+    /// Times this evaluator ran the filters (not counting verdicts read back).
+    evaluations: AtomicU64,
 }
 
 impl Evaluator {
@@ -67,7 +79,53 @@ impl Evaluator {
         settings: InstanceSettings,
         instance_policy_lists: Vec<String>,
     ) -> Self {
-        Self { instance, settings, instance_policy_lists, in_flight: InFlight::default() }
+        Self {
+            instance,
+            settings,
+            instance_policy_lists,
+            outside: OutsideServices::default(),
+            in_flight: InFlight::default(),
+            writer: OnceLock::new(),
+            evaluations: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes new verdicts through `writer` (which must write to the store requests are served from).
+    /// Without one, a writer with default limits is started on the first evaluation.
+    #[must_use]
+    pub fn with_verdict_writer(self, writer: VerdictWriter) -> Self {
+        let _ = self.writer.set(writer);
+        self
+    }
+
+    /// How many times the filters ran here (verdicts found stored do not count).
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
+    }
+
+    /// Batches and verdicts written by the group commit so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.get().map(VerdictWriter::stats).unwrap_or_default()
+    }
+
+    fn writer(&self, state: &AppState) -> &VerdictWriter {
+        self.writer.get_or_init(|| VerdictWriter::spawn(state.store.clone(), GroupCommit::default()))
+    }
+
+    /// The instance layer of community config (code defaults overlaid by the instance's settings).
+    pub fn instance_config(&self) -> &CommunityConfig {
+        &self.instance
+    }
+
+    /// The trust data (Muninn Hall servers) decisions read; the admin API replaces it.
+    pub fn trust_cache(&self) -> &crate::outside::TrustCache {
+        &self.outside.trust
+    }
+
+    /// The same evaluator consulting `outside` services.
+    pub fn with_outside(mut self, outside: OutsideServices) -> Self {
+        self.outside = outside;
+        self
     }
 
     /// The verdict for `pdu`: stored before this returns, identical for every later ask.
@@ -80,24 +138,40 @@ impl Evaluator {
         let reference_hash = reference_hash(context, pdu)?;
         let room_id = context.room.room_id.as_str();
         let event_id = pdu.event_id().as_str();
-        match state.store.get_verdict(room_id, event_id, reference_hash.as_deref()).await? {
-            VerdictLookup::Found(stored) => return Ok(DecidedVerdict::from_stored(&stored)),
-            VerdictLookup::ReferenceMismatch(_) => {
-                return Err(SignError::BadPdu(
-                    "this event ID was already used for different content".to_owned(),
-                ));
-            }
-            VerdictLookup::Absent => {}
+        if let Some(stored) = stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await? {
+            return Ok(stored);
         }
         let key = format!("{room_id}\u{0}{event_id}\u{0}{}", reference_hash.as_deref().unwrap_or_default());
         self.in_flight
             .run(&key, || async {
-                self.decide_and_store(state, context, pdu, reference_hash.clone())
-                    .await
-                    .map_err(|e| e.to_string())
+                self.decide_once(state, context, pdu, reference_hash.clone()).await.map_err(|e| e.to_string())
             })
             .await
             .map_err(SignError::Internal)
+    }
+
+    /// Decides unless another instance did while we waited for the event's evaluation lock.
+    async fn decide_once(
+        &self,
+        state: &AppState,
+        context: &RoomContext,
+        pdu: &Pdu,
+        reference_hash: Option<String>,
+    ) -> Result<DecidedVerdict, SignError> {
+        let (room_id, event_id) = (context.room.room_id.as_str(), pdu.event_id().as_str());
+        // Held until the verdict is stored. If the lock cannot be had (timeout, database trouble), deciding anyway
+        // is safe: the first stored verdict still wins, only the filters' counters may see the event twice.
+        let _lock = match state.store.lock_evaluation(room_id, event_id).await {
+            Ok(lock) => Some(lock),
+            Err(error) => {
+                warn!(%error, room_id, event_id, "evaluation lock unavailable; deciding without it");
+                None
+            }
+        };
+        if let Some(stored) = stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await? {
+            return Ok(stored);
+        }
+        self.decide_and_store(state, context, pdu, reference_hash).await
     }
 
     async fn decide_and_store(
@@ -107,6 +181,7 @@ impl Evaluator {
         pdu: &Pdu,
         reference_hash: Option<String>,
     ) -> Result<DecidedVerdict, SignError> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
         let room = &context.room;
         let config = self.effective_config(state, context, pdu).await?;
         let mut snapshot = RoomSnapshot::from_state_events(&room.room_id, &context.state);
@@ -116,15 +191,19 @@ impl Evaluator {
         let clock = SystemClock;
         let hellbans = StoreHellbans(state.store.clone());
         let counters = StoreCounters(state.store.clone());
-        let trust = TrustData::default();
+        let trust = self.outside.trust.get();
         let signatures = MatrixSignatures;
+        // One budget for every outside call of this request, so none holds the answer past it.
+        let deadline = Deadline::after(self.outside.budget);
+        let scanner = self.outside.scanner.as_deref().map(|s| Budgeted::new(s, deadline));
+        let classifier = self.outside.classifier.as_deref().map(|c| Budgeted::new(c, deadline));
         let handles = Handles {
             clock: &clock,
             hellbans: &hellbans,
             counters: &counters,
             trust: &trust,
-            media_scanner: None,
-            classifier: None,
+            media_scanner: scanner.as_ref().map(|s| s as &dyn MediaScanner),
+            classifier: classifier.as_ref().map(|c| c as &dyn TextClassifier),
             signatures: Some(&signatures),
         };
         let mut settings = self.settings.clone();
@@ -137,17 +216,45 @@ impl Evaluator {
         let now = i64::try_from(clock.now_ms()).unwrap_or(i64::MAX);
         let record =
             verdict_record::to_stored(&verdict, &room.room_id, pdu.event_id().as_str(), reference_hash, now);
-        // Another instance may have decided first; its verdict is the answer (a verdict never flips).
-        let stored = state.store.insert_verdict_if_absent(&record).await?;
+        // Another instance may have decided first; its verdict is the answer (a verdict never flips). The writer
+        // answers only after the batch holding this verdict has committed.
+        let stored = self.writer(state).insert(record).await?;
         Ok(DecidedVerdict::from_stored(&stored))
     }
 
-    /// Instance → community → room layers; events from before we joined get only [`HISTORY_FILTERS`].
+    /// The room's `refusal_message`, if its community or the room sets one.
+    pub async fn refusal_message(
+        &self,
+        state: &AppState,
+        context: &RoomContext,
+    ) -> Result<Option<String>, SignError> {
+        let message = self.layered_config(state, context).await?.refusal_message;
+        Ok(Some(message).filter(|m| !m.trim().is_empty()))
+    }
+
+    /// The layered config; events from before we joined get only [`HISTORY_FILTERS`].
     async fn effective_config(
         &self,
         state: &AppState,
         context: &RoomContext,
         pdu: &Pdu,
+    ) -> Result<EffectiveConfig, SignError> {
+        let mut config = self.layered_config(state, context).await?;
+        if self.predates_our_join(context, pdu) {
+            for filter in FilterId::ALL {
+                if !HISTORY_FILTERS.contains(&filter) {
+                    config.filter_modes.insert(filter, FilterMode::Off);
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// Instance → community → room layers.
+    async fn layered_config(
+        &self,
+        state: &AppState,
+        context: &RoomContext,
     ) -> Result<EffectiveConfig, SignError> {
         let room = &context.room;
         let community = match state.store.get_community(&room.community_id).await? {
@@ -161,15 +268,7 @@ impl Evaluator {
             .map(CommunityConfig::from_json)
             .transpose()
             .map_err(|e| SignError::Internal(format!("room {} overrides: {e}", room.room_id)))?;
-        let mut config = EffectiveConfig::from_layers(&self.instance, &community, overrides.as_ref());
-        if self.predates_our_join(context, pdu) {
-            for filter in FilterId::ALL {
-                if !HISTORY_FILTERS.contains(&filter) {
-                    config.filter_modes.insert(filter, FilterMode::Off);
-                }
-            }
-        }
-        Ok(config)
+        Ok(EffectiveConfig::from_layers(&self.instance, &community, overrides.as_ref()))
     }
 
     /// Whether the event comes before our join in the room's DAG: its depth is below our join event's. Synapse asks
@@ -207,6 +306,22 @@ impl Evaluator {
             lists.push(rules);
         }
         Ok(PolicyRuleSet::from_lists(&lists))
+    }
+}
+
+/// The verdict stored for an event, if any; an event ID reused for other content is refused.
+async fn stored_verdict(
+    state: &AppState,
+    room_id: &str,
+    event_id: &str,
+    reference_hash: Option<&str>,
+) -> Result<Option<DecidedVerdict>, SignError> {
+    match state.store.get_verdict(room_id, event_id, reference_hash).await? {
+        VerdictLookup::Found(stored) => Ok(Some(DecidedVerdict::from_stored(&stored))),
+        VerdictLookup::ReferenceMismatch(_) => {
+            Err(SignError::BadPdu("this event ID was already used for different content".to_owned()))
+        }
+        VerdictLookup::Absent => Ok(None),
     }
 }
 

@@ -1,3 +1,5 @@
 //! The portable queries, instantiated for PostgreSQL.
 
 crate::portable::portable_queries!(sqlx::Postgres);
+crate::admin::admin_queries!();
+crate::outbox::outbox_queries!();

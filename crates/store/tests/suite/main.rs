@@ -7,16 +7,20 @@
 
 mod harness;
 
+mod admin_queries;
 mod backup;
 mod changes;
 mod communities;
 mod edu_queue;
+mod evaluation_lock;
 mod filter_state;
 mod import;
 mod keys_templates_trust;
 mod media_scans;
 mod migrations;
+mod outbox;
 mod prune;
+mod replica;
 mod room_state;
 mod rooms;
 mod txns;

@@ -301,6 +301,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_expired_key_that_cannot_be_refetched_is_refused() {
+        // The cached key document expired: the request's own (correct) signature is not enough, the key must be
+        // fetched again first, and here the origin cannot be reached.
+        let key = remote_key();
+        let state = test_support::state().await;
+        let row = ServerKey {
+            server_name: ORIGIN.to_owned(),
+            key_id: key.key_id(),
+            public_key: key.public_key_base64(),
+            valid_until_ts: 1_000,
+            expired_ts: None,
+        };
+        state.store.put_server_key(&row).await.unwrap();
+        let request = signed(&key, "palisade.example.org", "/_matrix/test/x", &json!({}));
+        assert_unauthorized(state, request, "cannot get key").await;
+    }
+
+    #[tokio::test]
+    async fn a_known_unsafe_key_is_refused_even_when_cached() {
+        const SEED0: [u8; 32] = [
+            0x01, 0x94, 0xfd, 0xc2, 0xfa, 0x2f, 0xfc, 0xc0, 0x41, 0xd3, 0xff, 0x12, 0x04, 0x5b, 0x73, 0xc8,
+            0x6e, 0x4f, 0xf9, 0x5f, 0xf6, 0x62, 0xa5, 0xee, 0xe8, 0x2a, 0xbd, 0xf4, 0x4a, 0x2d, 0x0b, 0x75,
+        ];
+        let unsafe_key = SigningKey::from_seed(&SEED0, "remote1").unwrap();
+        // The keyring's list and the policy engine's unsafe-key filter name the same keys.
+        assert_eq!(
+            palisade_policy::filters::UNSAFE_PUBLIC_KEYS,
+            palisade_matrix::keys::KNOWN_UNSAFE_PUBLIC_KEYS
+        );
+        let request = signed(&unsafe_key, "palisade.example.org", "/_matrix/test/x", &json!({}));
+        assert_unauthorized(state_knowing(&unsafe_key).await, request, "known-unsafe").await;
+    }
+
+    #[tokio::test]
     async fn an_unknown_key_that_cannot_be_fetched_is_refused() {
         let key = remote_key();
         let other = SigningKey::from_seed(&[9; 32], "remote2").unwrap();

@@ -2,7 +2,8 @@
 //!
 //! The invited server counter-signs the invite event and returns it; the inviting server can only send the
 //! invite into the room with that signature. Whether we sign is the operator's choice
-//! (`federation.accept_invites`). Accepting does not join the room: joins stay an operator action.
+//! (`federation.accept_invites`). An accepted invite is followed by a background join of the room (into the
+//! `default` community) through the inviting server, retried while the invite reaches the room.
 
 use axum::{
     Json,
@@ -24,6 +25,10 @@ use crate::{
     config::AcceptInvites,
     http::{AppState, MatrixError},
 };
+
+/// How long after counter-signing we start joining: the inviting server sends the invite into the room after our
+/// answer, and `make_join` of an invite-only room fails until it has.
+const INVITE_JOIN_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, Deserialize)]
 struct InviteBody {
@@ -97,8 +102,13 @@ pub(super) async fn put(
         .await
         .map_err(|reason| forbidden(format!("Invite signatures: {reason}")))?;
     let signed = countersign(&state, &pdu, &version)?;
-    // The store has no "invited" join state yet, so the room is not recorded; joining stays an operator action.
-    info!(room_id, sender = %pdu.sender(), "accepted an invite");
+    info!(room_id, sender = %pdu.sender(), "accepted an invite; joining");
+    drop(state.rooms.spawn_join_after(
+        INVITE_JOIN_DELAY,
+        pdu.room_id().clone(),
+        crate::rooms::DEFAULT_COMMUNITY.to_owned(),
+        Some(request.origin.clone()),
+    ));
     Ok(Json(json!({"event": canonical_json::to_json_value(&signed)})))
 }
 

@@ -41,8 +41,9 @@ pub(super) async fn get(
     }
     match query.field.as_deref() {
         None | Some("displayname") => Ok(Json(json!({"displayname": DISPLAY_NAME}))),
-        // No avatar is set: the spec answers a field that is not set with 404.
-        Some(field) => Err(not_found(&format!("Profile field {field:?} is not set"))),
+        // A field our user does not have (no avatar is set) is left out, as Synapse does for its own users: a 404
+        // here makes an inviting Synapse log a failed request against us.
+        Some(_) => Ok(Json(json!({}))),
     }
 }
 

@@ -215,3 +215,19 @@ async fn when_too_many_requests_are_in_progress_new_ones_are_shed_before_any_wor
     assert_eq!(room.ask(STABLE, &room.message("hello", 20)).await.0, StatusCode::OK);
     assert_eq!(room.state.sign_shedder.in_flight(), 0, "the admitted request left");
 }
+
+#[tokio::test]
+async fn a_refusal_carries_the_communitys_own_message() {
+    let room = protected_room().await;
+    let spam = room.message("buy spammy spam now", 20);
+    let generic = room.ask(STABLE, &spam).await;
+    assert_error(&generic, StatusCode::BAD_REQUEST, "M_FORBIDDEN");
+
+    let rules = "Refused by #community:example.org's filters; see https://example.org/rules";
+    let community = room.state.store.get_room(&room.room_id).await.unwrap().unwrap().community_id;
+    room.state.store.set_community_config(&community, &json!({"refusal_message": rules})).await.unwrap();
+    let worded = room.ask(STABLE, &room.message("buy spammy spam now", 21)).await;
+    assert_error(&worded, StatusCode::BAD_REQUEST, "M_FORBIDDEN");
+    assert_eq!(worded.1["error"], rules, "{}", worded.1);
+    assert_ne!(generic.1["error"], rules);
+}

@@ -1,0 +1,51 @@
+//! `GET /api/v1/verdicts/{eventId}[?room_id=]` (Palisade): the stored verdict(s) for an event with their trace:
+//! which filters ran, what each found and why. An event ID can have a verdict in several rooms (v1/v2 rooms let
+//! senders choose event IDs), so the answer is a list; `room_id` narrows it to one room.
+
+use axum::{
+    extract::{Path, Query, State, rejection::PathRejection, rejection::QueryRejection},
+    http::StatusCode,
+    response::Response,
+};
+use palisade_store::StoredVerdict;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{api_error, internal, not_found, ok, path_param};
+use crate::http::{AppState, MatrixError};
+
+#[derive(Debug, Deserialize)]
+pub(super) struct VerdictQuery {
+    #[serde(default)]
+    room_id: Option<String>,
+}
+
+pub(super) async fn get(
+    State(state): State<AppState>,
+    event_id: Result<Path<String>, PathRejection>,
+    query: Result<Query<VerdictQuery>, QueryRejection>,
+) -> Result<Response, MatrixError> {
+    let event_id = path_param(event_id)?;
+    let query = query.map_err(|e| api_error(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", e.body_text()))?.0;
+    let mut verdicts = state.store.verdicts_for_event(&event_id).await.map_err(internal)?;
+    if let Some(room_id) = &query.room_id {
+        verdicts.retain(|v| &v.room_id == room_id);
+    }
+    if verdicts.is_empty() {
+        return Err(not_found("Verdict not found"));
+    }
+    Ok(ok(&json!({"event_id": event_id, "verdicts": verdicts.iter().map(verdict_json).collect::<Vec<_>>()})))
+}
+
+/// A stored verdict as the API shows it.
+pub(super) fn verdict_json(verdict: &StoredVerdict) -> Value {
+    json!({
+        "room_id": verdict.room_id,
+        "event_id": verdict.event_id,
+        "class": verdict.class.as_str(),
+        "harms": verdict.harms,
+        "expiry_ms": verdict.expiry_ms,
+        "decided_at_ms": verdict.decided_at_ms,
+        "trace": if verdict.trace.is_array() { verdict.trace.clone() } else { json!([]) },
+    })
+}

@@ -1,0 +1,86 @@
+//! One evaluation per event across every instance on a database.
+//!
+//! `insert_verdict_if_absent` already makes the *stored* verdict unique, but two instances that
+//! evaluate the same event both run its filters, and filters have side effects on shared state:
+//! a frequency counter would count the event twice and a hellban could start from the losing
+//! evaluation. [`Store::lock_evaluation`](crate::Store::lock_evaluation) lets an instance hold the
+//! event while it decides; the other instance waits, then finds the stored verdict.
+
+use std::any::Any;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::StoreResult;
+
+/// Longest an instance waits for another to finish evaluating one event (`lock_timeout` of the lock pool's
+/// sessions, see [`lock_pool_options`]).
+const PG_LOCK_TIMEOUT: &str = "10s";
+
+/// Connection options for the pool that holds evaluation locks: those of the main pool, with a lock timeout.
+pub(crate) fn lock_pool_options(main: &PgConnectOptions) -> PgConnectOptions {
+    main.clone().options([("lock_timeout", PG_LOCK_TIMEOUT)])
+}
+
+/// Keeps other instances from evaluating one event until dropped. Dropping releases the lock
+/// (on PostgreSQL by ending the transaction that holds it, so a cancelled request cannot leak it).
+#[must_use = "the lock is released when this is dropped"]
+pub struct EvaluationLock {
+    /// Whatever holds the lock (a PostgreSQL transaction); `None` where the backend needs none.
+    held: Option<Box<dyn Any + Send>>,
+}
+
+impl EvaluationLock {
+    /// A lock that holds nothing: single-instance backends rely on the in-process merge.
+    pub fn unneeded() -> Self {
+        Self { held: None }
+    }
+
+    /// A lock held by `holder` until this is dropped.
+    pub(crate) fn held_by(holder: impl Any + Send) -> Self {
+        Self { held: Some(Box::new(holder)) }
+    }
+
+    /// Whether anything is held (false for backends that need no cross-process lock).
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+}
+
+impl std::fmt::Debug for EvaluationLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvaluationLock").field("held", &self.is_held()).finish()
+    }
+}
+
+/// The advisory-lock key text of one event: length-prefixed so `(a, bc)` and `(ab, c)` differ.
+pub(crate) fn lock_key(room_id: &str, event_id: &str) -> String {
+    format!("palisade.evaluation:{}:{room_id}{event_id}", room_id.len())
+}
+
+/// Takes the PostgreSQL advisory lock of one event inside a transaction on `pool` (a pool kept
+/// for locks only, so lock holders never starve the queries they are waiting to run; its sessions
+/// have a `lock_timeout`, so a stuck holder cannot hold the waiters forever).
+pub(crate) async fn lock_postgres(
+    pool: &PgPool,
+    room_id: &str,
+    event_id: &str,
+) -> StoreResult<EvaluationLock> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(lock_key(room_id, event_id))
+        .execute(&mut *transaction)
+        .await?;
+    Ok(EvaluationLock::held_by(transaction))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_do_not_collide_on_concatenation() {
+        assert_ne!(lock_key("!a", "b$c"), lock_key("!ab", "$c"));
+        assert!(!EvaluationLock::unneeded().is_held());
+    }
+}
