@@ -15,6 +15,7 @@ pub mod canonical_json;
 pub mod event_id;
 pub mod keys;
 pub mod pdu;
+pub mod policy_command;
 pub mod redaction;
 pub mod room_policy;
 pub mod room_version;

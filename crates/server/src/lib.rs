@@ -8,6 +8,7 @@ pub mod federation_setup;
 pub mod http;
 pub mod key_files;
 pub mod metrics;
+pub mod notify;
 pub mod outside;
 pub mod retention;
 pub mod rooms;

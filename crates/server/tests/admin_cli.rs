@@ -62,3 +62,22 @@ fn create_configure_rotate_and_inspect_from_the_command_line() {
 
     assert!(failure(&palisade(d, &["verdict", "$nothing"])).contains("no verdict"));
 }
+
+#[test]
+fn key_rotation_prints_the_new_room_policy_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policy_of = |output: &Output| -> (String, Value) {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let key = text.split("ed25519:policy_server (").nth(1).unwrap().split(')').next().unwrap().to_owned();
+        let content: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        (key, content)
+    };
+    let (first_key, first) = policy_of(&palisade(d, &["keygen"]));
+    assert_eq!(first["public_keys"]["ed25519"], first_key.as_str());
+    assert_eq!(first["via"], "localhost");
+    let (second_key, second) = policy_of(&palisade(d, &["keygen", "--overwrite"]));
+    assert_ne!(first_key, second_key);
+    assert_eq!(second["public_keys"]["ed25519"], second_key.as_str());
+}

@@ -88,8 +88,13 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     let outside = crate::outside::start(&config, store.clone(), federation.client.clone()).await?;
     // New verdicts are written in group commits: durable before `/sign` answers, one fsync per batch.
     let writer = palisade_store::VerdictWriter::spawn(store.clone(), palisade_store::GroupCommit::default());
-    let evaluator =
-        Arc::new(evaluator(&config, &server_name).with_outside(outside).with_verdict_writer(writer));
+    let webhooks = start_webhooks(&config, store.clone())?;
+    let evaluator = Arc::new(
+        evaluator(&config, &server_name)
+            .with_outside(outside)
+            .with_verdict_writer(writer)
+            .with_webhooks(webhooks),
+    );
     if let Some(retention) = crate::retention::Retention::from_days(config.database.retention_days) {
         crate::retention::spawn(store.clone(), retention);
     }
@@ -148,6 +153,27 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
                 .map_err(listen_error)
         }
     }
+}
+
+/// Starts the webhook delivery worker (SSRF-guarded like every outside service, 30 s per attempt) and returns the
+/// notifier that queues deliveries for refusals.
+fn start_webhooks(
+    config: &Config,
+    store: Arc<dyn palisade_store::Store>,
+) -> Result<crate::notify::WebhookNotifier, ServeError> {
+    use crate::outside::OutsideSetupError;
+    let guard = Arc::new(crate::outside::address_guard(config)?);
+    let resolver = palisade_federation::HickoryResolver::from_system_config()
+        .map_err(|e| OutsideSetupError::Client(e.to_string()))?;
+    let http =
+        crate::outside::OutsideHttp::new(guard, Arc::new(resolver), std::time::Duration::from_secs(30))
+            .map_err(OutsideSetupError::Client)?;
+    let settings = crate::notify::WebhookSettings {
+        allowed_domains: config.webhooks.allowed_domains.iter().map(|d| d.as_str().to_owned()).collect(),
+        allow_plain_http: false,
+    };
+    drop(crate::notify::spawn_worker(store, http, settings.clone(), crate::notify::WebhookRetry::default()));
+    Ok(crate::notify::WebhookNotifier::new(settings))
 }
 
 /// Serves `/metrics` on its own listener, so it can stay private while federation is public.

@@ -70,6 +70,8 @@ pub struct Evaluator {
     writer: OnceLock<VerdictWriter>,
     /// Times this evaluator ran the filters (not counting verdicts read back).
     evaluations: AtomicU64,
+    /// Queues community webhooks for new refusals.
+    webhooks: Option<crate::notify::WebhookNotifier>,
 }
 
 impl Evaluator {
@@ -87,7 +89,15 @@ impl Evaluator {
             in_flight: InFlight::default(),
             writer: OnceLock::new(),
             evaluations: AtomicU64::new(0),
+            webhooks: None,
         }
+    }
+
+    /// Queues a community webhook (when the community has one) for every new refusal.
+    #[must_use]
+    pub fn with_webhooks(mut self, notifier: crate::notify::WebhookNotifier) -> Self {
+        self.webhooks = Some(notifier);
+        self
     }
 
     /// Writes new verdicts through `writer` (which must write to the store requests are served from).
@@ -218,7 +228,30 @@ impl Evaluator {
             verdict_record::to_stored(&verdict, &room.room_id, pdu.event_id().as_str(), reference_hash, now);
         // Another instance may have decided first; its verdict is the answer (a verdict never flips). The writer
         // answers only after the batch holding this verdict has committed.
+        let ours = record.clone();
         let stored = self.writer(state).insert(record).await?;
+        // Only the instance whose verdict was stored reports it, once.
+        if stored == ours && verdict.is_prohibited() {
+            if let Some(webhooks) = &self.webhooks {
+                let event = pdu.to_json_value();
+                webhooks
+                    .refused(state.store.as_ref(), &config.webhook_url, &room.room_id, &event, &verdict, now)
+                    .await;
+            }
+            if let Some(sender) = self.settings.local_user_id.as_deref() {
+                crate::notify::to_device::queue_redact(
+                    state.store.as_ref(),
+                    state.server_name.as_str(),
+                    &state.keys.policy,
+                    sender,
+                    &config.moderation_bot_user_id,
+                    &room.room_id,
+                    pdu.event_id().as_str(),
+                    now,
+                )
+                .await;
+            }
+        }
         Ok(DecidedVerdict::from_stored(&stored))
     }
 

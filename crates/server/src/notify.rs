@@ -1,0 +1,8 @@
+//! Side effects of refusals, delivered through the store's durable outbox (catalogue §6.5, fixed): a refusal is
+//! queued before anything is sent, a worker delivers it and retries with exponential backoff while the receiver is
+//! down, across restarts and instances. policyserv sent each webhook once, fire-and-forget.
+
+pub mod to_device;
+pub mod webhook;
+
+pub use webhook::{WebhookNotifier, WebhookRetry, WebhookSettings, spawn_worker};
