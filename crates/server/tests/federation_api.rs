@@ -253,11 +253,8 @@ fn state_pdu(sender: &str, event_type: &str, state_key: &str, content: Value, de
     object
 }
 
-#[tokio::test]
-async fn send_keeps_the_room_state_that_sign_reads_live() {
-    let harness = Harness::tracking_state().await;
-    let admin = "@admin:remote.example.org";
-    let alice = "@alice:remote.example.org";
+/// Seeds `ROOM`'s state as a send_join would: created by `admin` (power 100), public, `alice` joined.
+async fn seed_room_state(harness: &Harness, admin: &str, alice: &str) {
     let seeded = [
         state_pdu(admin, "m.room.create", "", json!({"room_version": "10"}), 1),
         state_pdu(admin, "m.room.member", admin, json!({"membership": "join"}), 2),
@@ -278,6 +275,14 @@ async fn send_keeps_the_room_state_that_sign_reads_live() {
         })
         .collect();
     harness.state.store.replace_room_state(ROOM, &events, 1).await.unwrap();
+}
+
+#[tokio::test]
+async fn send_keeps_the_room_state_that_sign_reads_live() {
+    let harness = Harness::tracking_state().await;
+    let admin = "@admin:remote.example.org";
+    let alice = "@alice:remote.example.org";
+    seed_room_state(&harness, admin, alice).await;
     let context = RoomContext::load(&harness.state.store, ROOM).await.unwrap();
     let (us, policy_key) = (&harness.state.server_name, harness.state.keys.policy.public_key());
     assert!(!context.names_us(us, &policy_key));
@@ -727,4 +732,45 @@ async fn unknown_rooms_get_matrix_answers() {
         harness.call(signed("POST", "/_matrix/policy/v1/sign", Some(&as_json(&stranger)))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{response}");
     assert!(response["errcode"].is_string() && response["error"].is_string(), "{response}");
+}
+
+#[tokio::test]
+async fn a_policy_rule_arriving_over_send_applies_to_the_next_sign() {
+    let harness = Harness::tracking_state().await;
+    let (admin, alice) = ("@admin:remote.example.org", "@alice:remote.example.org");
+    seed_room_state(&harness, admin, alice).await;
+    // The room protects itself and is also the community's policy list.
+    let room = harness.state.store.get_room(ROOM).await.unwrap().unwrap();
+    let config = json!({"policy_list_room_ids": [ROOM]});
+    assert!(harness.state.store.set_community_config(&room.community_id, &config).await.unwrap());
+    let (us, policy_key) = (&harness.state.server_name, harness.state.keys.policy.public_key());
+    let set_policy =
+        state_pdu(admin, "m.room.policy", "", RoomPolicy::new(us, policy_key).stable_content(), 7);
+    let body = transaction(vec![as_json(&set_policy)]);
+    assert_eq!(
+        harness.call(signed("PUT", "/_matrix/federation/v1/send/p1", Some(&body))).await.0,
+        StatusCode::OK
+    );
+
+    let ask = |n: i64| {
+        let message = event(ROOM, alice, &format!("hello {n}"), &remote_key());
+        signed("POST", "/_matrix/policy/v1/sign", Some(&as_json(&message)))
+    };
+    let (status, answer) = harness.call(ask(20)).await;
+    assert_eq!(status, StatusCode::OK, "no rule yet: {answer}");
+
+    let ban = state_pdu(
+        admin,
+        "m.policy.rule.user",
+        "rule1",
+        json!({"entity": "@ali?e:remote.example.org", "recommendation": "m.ban", "reason": "spam"}),
+        21,
+    );
+    let body = transaction(vec![as_json(&ban)]);
+    assert_eq!(
+        harness.call(signed("PUT", "/_matrix/federation/v1/send/p2", Some(&body))).await.0,
+        StatusCode::OK
+    );
+    let (status, answer) = harness.call(ask(22)).await;
+    assert_matrix_error(status, &answer, StatusCode::BAD_REQUEST, "M_FORBIDDEN");
 }
