@@ -7,9 +7,11 @@
 //! * [`keyring`]: fetching other servers' signing keys, directly and through notaries, behind a [`KeyCache`].
 //! * [`room_state`]: the live room-state tracker, applying authorised state events to the stored snapshot.
 //! * [`membership`]: joining and leaving rooms (make_join/send_join, make_leave/send_leave).
+//! * [`edu_sender`]: delivering the store's outbound EDU queue with `PUT /send/{txnId}`.
 
 pub mod client;
 pub mod discovery;
+pub mod edu_sender;
 pub mod in_flight;
 pub mod keyring;
 pub mod membership;
@@ -20,6 +22,7 @@ mod transport;
 
 pub use client::{BackoffPolicy, FederationClient, FederationConfig, Outcome, RequestOptions};
 pub use discovery::{Destination, Discovery, DiscoveryError, Step, WellKnownConfig};
+pub use edu_sender::{EduDelivery, EduSender, EduSenderSettings};
 pub use in_flight::InFlight;
 pub use keyring::{
     KeyCache, KeyFetchError, Keyring, KeyringConfig, MemoryKeyCache, NotaryServer, StoreKeyCache,

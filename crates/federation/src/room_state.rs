@@ -3,7 +3,9 @@
 //!
 //! * [`RoomStateTracker::seed`] replaces the snapshot with the state a `send_join` response gave us.
 //! * [`RoomStateTracker::apply`] applies new state events (from `/send`, or our own join/leave) one by one, in
-//!   `depth` order, each judged by [`auth::authorise`] against the state including the ones before it.
+//!   `depth` order, each judged by [`auth::authorise`] against the state including the ones before it. An
+//!   authorised `m.room.redaction` of a current state event replaces that event with its redacted form
+//!   (`redaction.rs`).
 //!
 //! Ordering: an event whose `depth` is lower than the stored event's for the same `(type, state_key)` is ignored
 //! as stale. Depth is the event's position in the room DAG as its sender saw it; timestamps are set by the
@@ -21,6 +23,7 @@ use palisade_store::{StateEvent, Store, StoreResult};
 pub mod auth;
 mod current;
 pub mod power;
+mod redaction;
 mod report;
 mod tracked;
 
@@ -61,6 +64,7 @@ impl RoomStateTracker {
 
     /// Applies the tracked state events among `pdus` to `room_id`'s snapshot. Each is checked for room, type,
     /// staleness and authorisation against the state as it stands after the events before it (sorted by depth).
+    /// Redactions among them redact their target if it is a current state event and they are authorised.
     /// Rooms the store does not know are left alone: every PDU is reported as [`Skipped::UnknownRoom`].
     pub async fn apply(&self, room_id: &str, pdus: &[Pdu]) -> StoreResult<ApplyReport> {
         let _writing = self.writing.lock().await;
@@ -75,17 +79,27 @@ impl RoomStateTracker {
         ordered.sort_by_key(|pdu| depth_of(pdu));
         let mut accepted = Vec::new();
         for pdu in ordered {
-            match judge(&state, room_id, pdu) {
-                Ok(()) => {
-                    let entry = state_event(pdu);
+            let is_redaction = redaction::is_redaction(pdu);
+            let outcome = if is_redaction {
+                redaction::redacted_target(&state, room_id, pdu)
+            } else {
+                judge(&state, room_id, pdu).map(|()| state_event(pdu))
+            };
+            match outcome {
+                Ok(entry) => {
                     state.insert(&entry.event_type, &entry.state_key, &entry.event_id, entry.event.clone());
-                    report.applied.push(entry.event_id.clone());
+                    if is_redaction {
+                        report.redacted.push((pdu.event_id().to_string(), entry.event_id.clone()));
+                    } else {
+                        report.applied.push(entry.event_id.clone());
+                    }
                     accepted.push(entry);
                 }
                 Err(skipped) => report.skipped.push((pdu.event_id().to_string(), skipped)),
             }
         }
-        // Later events for one key replace earlier ones within the batch too, so only the last is written.
+        // Later events for one key replace earlier ones within the batch too (and a redacted form replaces the
+        // event it redacts), so only the last is written.
         accepted.reverse();
         let mut seen = std::collections::BTreeSet::new();
         accepted.retain(|e| seen.insert((e.event_type.clone(), e.state_key.clone())));

@@ -19,6 +19,10 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
 /// What the requests look like.
+/// The same allocator as the server, so the client's share of the machine is no larger than it must be.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Mode {
     /// Every request asks about a different event.

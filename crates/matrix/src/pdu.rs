@@ -173,6 +173,12 @@ impl Pdu {
         redaction::redact(&self.object, &self.version)
     }
 
+    /// For an `m.room.redaction`, the ID of the event it redacts (top-level `redacts` before v11, `content.redacts`
+    /// from v11 on); `None` for other events.
+    pub fn redacts(&self) -> Option<&str> {
+        redaction::redaction_target(&self.object, &self.version)
+    }
+
     /// The exact bytes the policy server signs.
     pub fn policy_signing_input(&self) -> Result<String, RedactionError> {
         redaction::policy_signing_input(&self.object, &self.version)

@@ -1,8 +1,17 @@
 //! Redaction per room version, and the byte strings that signatures cover.
+//!
+//! Also what a server needs to apply an `m.room.redaction` it received: which event it targets
+//! ([`redaction_target`]) and whether its origin alone entitles it to redact that event ([`same_origin`]).
 
-use ruma::canonical_json::RedactingSerializer;
+use ruma::{EventId, ServerName, UserId, canonical_json::RedactingSerializer};
 
-use crate::{CanonicalObject, RoomVersion, canonical_json::to_canonical_string};
+use crate::{
+    CanonicalObject, RoomVersion,
+    canonical_json::{CanonicalJsonValue, to_canonical_string},
+};
+
+/// The event type of a redaction.
+pub const REDACTION_EVENT_TYPE: &str = "m.room.redaction";
 
 /// Top-level fields that never take part in a signature.
 const UNSIGNED_FIELDS: &[&str] = &["signatures", "unsigned"];
@@ -54,6 +63,53 @@ pub fn redacted_canonical(event: &CanonicalObject, version: &RoomVersion) -> Res
     redact(event, version).map(|redacted| to_canonical_string(&redacted))
 }
 
+/// The ID of the event an `m.room.redaction` redacts: the top-level `redacts` before room version 11,
+/// `content.redacts` from v11 on (the other place is not read). `None` for other event types, and when the field
+/// the version names is missing or not a string.
+pub fn redaction_target<'a>(event: &'a CanonicalObject, version: &RoomVersion) -> Option<&'a str> {
+    if event.get("type").and_then(CanonicalJsonValue::as_str) != Some(REDACTION_EVENT_TYPE) {
+        return None;
+    }
+    let holder = if version.rules().redaction.content_field_redacts {
+        event.get("content").and_then(CanonicalJsonValue::as_object)?
+    } else {
+        event
+    };
+    holder.get("redacts").and_then(CanonicalJsonValue::as_str)
+}
+
+/// One event as the redaction rules compare origins: its ID and its sender.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    /// The event ID.
+    pub event_id: &'a str,
+    /// The sender's user ID.
+    pub sender: &'a str,
+}
+
+/// Whether a redaction may redact `target` on its origin alone, without the room's `redact` power level.
+///
+/// Room versions 1 and 2 (the auth rules' special case for redactions): the two event IDs name the same server.
+/// From v3 on, where event IDs are hashes ("Handling redactions"): the two senders are on the same server.
+/// IDs that do not parse never match.
+pub fn same_origin(redaction: Origin<'_>, target: Origin<'_>, version: &RoomVersion) -> bool {
+    if version.rules().authorization.special_case_room_redaction {
+        event_id_server(redaction.event_id).is_some_and(|ours| Some(ours) == event_id_server(target.event_id))
+    } else {
+        sender_server(redaction.sender).is_some_and(|ours| Some(ours) == sender_server(target.sender))
+    }
+}
+
+/// The server name of a v1/v2 event ID (`$opaque:server`).
+fn event_id_server(id: &str) -> Option<&ServerName> {
+    <&EventId>::try_from(id).ok().and_then(EventId::server_name)
+}
+
+/// The server name of a user ID.
+fn sender_server(id: &str) -> Option<&ServerName> {
+    <&UserId>::try_from(id).ok().map(UserId::server_name)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -100,5 +156,40 @@ mod tests {
         assert!(!input_v11.contains("hello"));
         assert!(policy_signing_input(&message(), &v1).unwrap().contains("\"event_id\":\"$abc\""));
         assert!(event_signing_input(&message(), &v11).unwrap().contains("event_id"));
+    }
+
+    #[test]
+    fn redaction_target_moves_into_content_in_v11() {
+        let redaction = from_value(json!({
+            "type": "m.room.redaction",
+            "redacts": "$top",
+            "content": {"redacts": "$inner", "reason": "spam"},
+        }))
+        .unwrap();
+        for (version, expected) in
+            [("1", "$top"), ("3", "$top"), ("10", "$top"), ("11", "$inner"), ("12", "$inner")]
+        {
+            let version = RoomVersion::parse(version).unwrap();
+            assert_eq!(redaction_target(&redaction, &version), Some(expected), "v{version}");
+        }
+        let only_top =
+            from_value(json!({"type": "m.room.redaction", "redacts": "$top", "content": {}})).unwrap();
+        assert_eq!(redaction_target(&only_top, &RoomVersion::parse("11").unwrap()), None);
+        assert_eq!(redaction_target(&only_top, &RoomVersion::parse("10").unwrap()), Some("$top"));
+        assert_eq!(redaction_target(&message(), &RoomVersion::parse("10").unwrap()), None);
+    }
+
+    #[test]
+    fn same_origin_compares_event_ids_in_v1_and_v2_and_senders_later() {
+        let origin = |event_id, sender| Origin { event_id, sender };
+        let [v1, v2, v3, v12] = ["1", "2", "3", "12"].map(|v| RoomVersion::parse(v).unwrap());
+        let redaction = origin("$r:a.example", "@mod:a.example");
+        // v1/v2: the event IDs' servers decide, whoever sent the events.
+        assert!(same_origin(redaction, origin("$t:a.example", "@x:b.example"), &v1));
+        assert!(!same_origin(redaction, origin("$t:b.example", "@x:a.example"), &v2));
+        // v3+: event IDs are hashes; the senders' servers decide.
+        assert!(same_origin(origin("$hash1", "@mod:a.example"), origin("$hash2", "@x:a.example"), &v3));
+        assert!(!same_origin(origin("$hash1", "@mod:a.example"), origin("$hash2", "@x:b.example"), &v12));
+        assert!(!same_origin(origin("$hash1", "not a user"), origin("$hash2", "not a user"), &v12));
     }
 }

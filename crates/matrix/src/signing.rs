@@ -38,6 +38,11 @@ impl VerifyKeys {
         self.map.get(server).is_some_and(|keys| keys.contains_key(key_id))
     }
 
+    /// `server`'s key `key_id`, if present.
+    pub fn public_key(&self, server: &str, key_id: &str) -> Option<[u8; 32]> {
+        self.map.get(server)?.get(key_id)?.as_bytes().try_into().ok()
+    }
+
     /// Whether any key of `server` is present.
     pub fn has_server(&self, server: &str) -> bool {
         self.map.contains_key(server)

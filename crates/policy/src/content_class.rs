@@ -4,14 +4,22 @@ use serde::{Deserialize, Serialize};
 
 /// How an event was classed. The order matters: combining outcomes takes the maximum, so a prohibition is never
 /// undone by an allowance.
+///
+/// Serialised in lowercase (`neutral`, `allowed`, `prohibited`), as verdicts and their trace entries are shown in
+/// the API (`docs/api.md`); policyserv's capitalised names, which traces stored by earlier versions hold, are
+/// still read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ContentClass {
     /// Nothing to say: the event is signed unless something else objects.
     #[default]
+    #[serde(alias = "Neutral")]
     Neutral,
     /// Explicitly allowed (allow-listed sender or event type): later content filters are skipped.
+    #[serde(alias = "Allowed")]
     Allowed,
     /// Refused.
+    #[serde(alias = "Prohibited")]
     Prohibited,
 }
 
@@ -45,5 +53,18 @@ mod tests {
         assert!(ContentClass::Neutral < ContentClass::Allowed);
         assert!(ContentClass::Allowed < ContentClass::Prohibited);
         assert_eq!(ContentClass::default(), ContentClass::Neutral);
+    }
+
+    #[test]
+    fn serialised_in_lowercase_and_read_in_either_case() {
+        for (class, name, old_name) in [
+            (ContentClass::Neutral, "neutral", "Neutral"),
+            (ContentClass::Allowed, "allowed", "Allowed"),
+            (ContentClass::Prohibited, "prohibited", "Prohibited"),
+        ] {
+            assert_eq!(serde_json::to_value(class).unwrap(), name);
+            assert_eq!(serde_json::from_value::<ContentClass>(name.into()).unwrap(), class);
+            assert_eq!(serde_json::from_value::<ContentClass>(old_name.into()).unwrap(), class);
+        }
     }
 }

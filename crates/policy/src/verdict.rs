@@ -103,7 +103,8 @@ mod tests {
         assert_eq!(v.class, ContentClass::Neutral);
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(json["harms"], serde_json::json!([]));
-        assert_eq!(json["class"], "Neutral");
+        // The wire form is lowercase (docs/api.md); `Display` keeps policyserv's `Neutral`.
+        assert_eq!(json["class"], "neutral");
         let back: Verdict = serde_json::from_value(json).unwrap();
         assert_eq!(back, v);
     }

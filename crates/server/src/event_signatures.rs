@@ -52,12 +52,12 @@ impl KeyMemo {
 }
 
 /// Checks that every server that must have signed `pdu` did, with a key we can obtain. The content hash was
-/// checked when the PDU was parsed.
+/// checked when the PDU was parsed. Every signature of `pdu` by a key in the returned set verified.
 pub(crate) async fn check_event_signatures(
     state: &AppState,
     pdu: &Pdu,
     memo: &mut KeyMemo,
-) -> Result<(), String> {
+) -> Result<VerifyKeys, String> {
     let signers = required_signers(pdu).map_err(|e| e.to_string())?;
     let used = signing_key_ids(pdu);
     let mut keys = VerifyKeys::new();
@@ -78,5 +78,6 @@ pub(crate) async fn check_event_signatures(
             return Err(last_error);
         }
     }
-    verify_event_signatures(pdu, &keys).map_err(|e| e.to_string())
+    verify_event_signatures(pdu, &keys).map_err(|e| e.to_string())?;
+    Ok(keys)
 }

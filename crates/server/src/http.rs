@@ -24,7 +24,7 @@ pub mod openapi;
 mod server_keys;
 mod sign;
 mod version;
-mod well_known;
+pub mod well_known;
 
 pub use error::MatrixError;
 
@@ -71,6 +71,7 @@ pub fn router_with_api(state: AppState, api: admin::ApiSettings) -> Router {
         .route("/_matrix/federation/v1/version", only(get(version::get)))
         .route(unstable::STABLE_WELL_KNOWN_PATH, well_known::policy_server_route(well_known::Shape::Stable))
         .route(unstable::WELL_KNOWN_PATH, well_known::policy_server_route(well_known::Shape::Unstable))
+        .route(well_known::SUPPORT_PATH, well_known::support_route(api.support.clone()))
         .route(unstable::STABLE_SIGN_PATH, only(post(sign::stable).route_layer(shed.clone())))
         .route(unstable::SIGN_PATH, only(post(sign::unstable).route_layer(shed.clone())))
         .route(

@@ -321,8 +321,11 @@ impl PduSink for Rooms {
                 if !report.applied.is_empty() {
                     info!(room_id, applied = ?report.applied, "room state updated");
                 }
+                for (redaction, redacted) in &report.redacted {
+                    info!(room_id, redaction, redacted, "state event redacted");
+                }
                 for (event_id, reason) in &report.skipped {
-                    tracing::debug!(room_id, event_id, ?reason, "state event not applied");
+                    tracing::debug!(room_id, event_id, ?reason, "event not applied to room state");
                 }
             }
             Err(error) => warn!(room_id, %error, "could not apply received state"),

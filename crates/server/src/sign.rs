@@ -12,6 +12,8 @@ mod evaluation;
 mod filter_state;
 mod load_shedder;
 mod rate_limit;
+mod recent_verdicts;
+mod room_cache;
 mod room_context;
 mod verdict_record;
 
@@ -83,7 +85,7 @@ impl SignOutcome {
 pub async fn sign(state: &AppState, origin: &ServerName, body: &[u8]) -> Result<SignOutcome, SignError> {
     let object = canonical_json::parse_object(body)?;
     let room_id = room_id_of(&object)?;
-    let context = RoomContext::load(&state.store, &room_id).await?;
+    let context = state.evaluator.room_context(state, &room_id).await?;
     let pdu = Pdu::from_object(object, &context.version)?;
     if !context.names_us(&state.server_name, &state.keys.policy.public_key()) {
         return Err(SignError::NotProtected);
@@ -93,23 +95,28 @@ pub async fn sign(state: &AppState, origin: &ServerName, body: &[u8]) -> Result<
     {
         return Err(SignError::DeniedByAcl(origin.to_string()));
     }
-    check_event_signatures(state, &pdu, &mut KeyMemo::default()).await.map_err(SignError::BadSignature)?;
+    let verified = check_event_signatures(state, &pdu, &mut KeyMemo::default())
+        .await
+        .map_err(SignError::BadSignature)?;
     let event_id = pdu.event_id().to_string();
     // Rooms must always be able to switch their policy server off or change it (MSC4284).
     if pdu.event_type() == ROOM_POLICY_EVENT_TYPE && pdu.state_key() == Some("") {
         return Ok(SignOutcome::Signed { event_id, signature: signature(state, &pdu)? });
     }
-    let verdict = state.evaluator.verdict(state, &context, &pdu).await?;
+    let verdict = state.evaluator.verdict(state, &context, &pdu, &verified).await?;
     match verdict.class() {
         ContentClass::Neutral | ContentClass::Allowed => {
             Ok(SignOutcome::Signed { event_id, signature: signature(state, &pdu)? })
         }
-        ContentClass::Prohibited => Ok(SignOutcome::Refused {
-            event_id,
-            harms: verdict.harms,
-            expiry_ms: verdict.expiry_ms,
-            message: state.evaluator.refusal_message(state, &context).await?,
-        }),
+        ContentClass::Prohibited => {
+            state.evaluator.request_redaction(state, &context, &pdu, origin.as_str()).await;
+            Ok(SignOutcome::Refused {
+                event_id,
+                harms: verdict.harms,
+                expiry_ms: verdict.expiry_ms,
+                message: Evaluator::refusal_message(&context),
+            })
+        }
     }
 }
 

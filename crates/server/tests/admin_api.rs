@@ -99,7 +99,7 @@ impl Api {
         if let Some(auth) = auth {
             request = request.header(header::AUTHORIZATION, auth);
         }
-        let settings = ApiSettings { key: self.key.clone(), event_fetch_servers: Vec::new() };
+        let settings = ApiSettings { key: self.key.clone(), ..ApiSettings::default() };
         let response =
             router_with_api(self.state.clone(), settings).oneshot(request.body(body).unwrap()).await.unwrap();
         let status = response.status();

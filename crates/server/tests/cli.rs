@@ -243,16 +243,16 @@ fn check_explains_a_refusal_and_shadow_mode_only_records_it() {
     };
 
     let enforced = verdict("enforce.json");
-    assert_eq!(enforced["class"], "Prohibited", "{enforced}");
+    assert_eq!(enforced["class"], "prohibited", "{enforced}");
     let entry = mentions(&enforced);
-    assert_eq!(entry["outcome"], "Prohibited", "{entry}");
+    assert_eq!(entry["outcome"], "prohibited", "{entry}");
     assert!(entry["reason"].as_str().unwrap().starts_with("30 mentions >= limit 20"), "{entry}");
 
     let shadowed = verdict("shadow.json");
-    assert_eq!(shadowed["class"], "Neutral", "{shadowed}");
+    assert_eq!(shadowed["class"], "neutral", "{shadowed}");
     let entry = mentions(&shadowed);
     assert_eq!(entry["mode"], "shadow", "{entry}");
-    assert_eq!(entry["outcome"], "Prohibited", "{entry}");
+    assert_eq!(entry["outcome"], "prohibited", "{entry}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ use palisade_server::{
     },
     key_files::ServerKeyPair,
     rooms::Rooms,
-    sign::{Evaluator, RateLimiter, RoomContext},
+    sign::{Evaluator, RateLimiter},
 };
 use palisade_store::{JoinState, Room, ServerKey, Store};
 use serde_json::{Value, json};
@@ -283,7 +283,7 @@ async fn send_keeps_the_room_state_that_sign_reads_live() {
     let admin = "@admin:remote.example.org";
     let alice = "@alice:remote.example.org";
     seed_room_state(&harness, admin, alice).await;
-    let context = RoomContext::load(&harness.state.store, ROOM).await.unwrap();
+    let context = harness.state.evaluator.room_context(&harness.state, ROOM).await.unwrap();
     let (us, policy_key) = (&harness.state.server_name, harness.state.keys.policy.public_key());
     assert!(!context.names_us(us, &policy_key));
 
@@ -296,7 +296,7 @@ async fn send_keeps_the_room_state_that_sign_reads_live() {
     assert_eq!(status, StatusCode::OK, "{response}");
 
     // The next /sign sees the policy at once; the unauthorised topic never enters the snapshot.
-    let context = RoomContext::load(&harness.state.store, ROOM).await.unwrap();
+    let context = harness.state.evaluator.room_context(&harness.state, ROOM).await.unwrap();
     assert!(context.names_us(us, &policy_key));
     assert!(harness.state.store.get_state_event(ROOM, "m.room.topic", "").await.unwrap().is_none());
 
@@ -308,9 +308,10 @@ async fn send_keeps_the_room_state_that_sign_reads_live() {
     assert_eq!(status, StatusCode::OK);
     let member = harness.state.store.get_state_event(ROOM, "m.room.member", alice).await.unwrap().unwrap();
     assert_eq!(member.event["content"]["membership"], "leave");
-    let context = RoomContext::load(&harness.state.store, ROOM).await.unwrap();
-    let stored_levels = context.state.iter().find(|e| e["type"] == "m.room.power_levels").unwrap();
-    assert_eq!(stored_levels["content"]["ban"], 40);
+    let context = harness.state.evaluator.room_context(&harness.state, ROOM).await.unwrap();
+    let levels = context.snapshot.power_levels.as_ref().unwrap();
+    assert_eq!(levels.users.get(admin), Some(&100));
+    assert!(!context.snapshot.members.contains_key(alice), "alice was kicked");
 }
 
 #[tokio::test]
@@ -773,4 +774,68 @@ async fn a_policy_rule_arriving_over_send_applies_to_the_next_sign() {
     );
     let (status, answer) = harness.call(ask(22)).await;
     assert_matrix_error(status, &answer, StatusCode::BAD_REQUEST, "M_FORBIDDEN");
+}
+
+/// An `m.room.redaction` of `target` by `sender` (of `REMOTE`) in `ROOM` at `depth`: v10, so `redacts` is top-level.
+fn redaction_pdu(sender: &str, target: &str, depth: i64) -> CanonicalObject {
+    let mut object = canonical_json::from_value(json!({
+        "type": "m.room.redaction",
+        "redacts": target,
+        "room_id": ROOM,
+        "sender": sender,
+        "origin_server_ts": 1_700_000_000_000_i64,
+        "depth": depth,
+        "prev_events": ["$prev"],
+        "auth_events": ["$create", "$power", "$member"],
+        "content": {"reason": "rule withdrawn"},
+    }))
+    .unwrap();
+    hash_and_sign_event(&mut object, REMOTE, &remote_key(), &v10()).unwrap();
+    object
+}
+
+#[tokio::test]
+async fn a_redacted_policy_rule_stops_applying() {
+    let harness = Harness::tracking_state().await;
+    let (admin, alice) = ("@admin:remote.example.org", "@alice:remote.example.org");
+    seed_room_state(&harness, admin, alice).await;
+    let room = harness.state.store.get_room(ROOM).await.unwrap().unwrap();
+    // No hellban: lifting the rule is all it takes for alice to speak again.
+    let config = json!({"policy_list_room_ids": [ROOM], "hellban_postfilter_minutes": 0});
+    assert!(harness.state.store.set_community_config(&room.community_id, &config).await.unwrap());
+    let (us, policy_key) = (&harness.state.server_name, harness.state.keys.policy.public_key());
+    let set_policy =
+        state_pdu(admin, "m.room.policy", "", RoomPolicy::new(us, policy_key).stable_content(), 7);
+    let ban = state_pdu(
+        admin,
+        "m.policy.rule.user",
+        "rule1",
+        json!({"entity": "@ali?e:remote.example.org", "recommendation": "m.ban", "reason": "spam"}),
+        8,
+    );
+    let body = transaction(vec![as_json(&set_policy), as_json(&ban)]);
+    assert_eq!(
+        harness.call(signed("PUT", "/_matrix/federation/v1/send/r1", Some(&body))).await.0,
+        StatusCode::OK
+    );
+
+    let ask = |n: i64| {
+        let message = event(ROOM, alice, &format!("hello {n}"), &remote_key());
+        signed("POST", "/_matrix/policy/v1/sign", Some(&as_json(&message)))
+    };
+    let (status, answer) = harness.call(ask(20)).await;
+    assert_matrix_error(status, &answer, StatusCode::BAD_REQUEST, "M_FORBIDDEN");
+
+    let redaction = redaction_pdu(admin, &event_id_of(&ban), 21);
+    let body = transaction(vec![as_json(&redaction)]);
+    assert_eq!(
+        harness.call(signed("PUT", "/_matrix/federation/v1/send/r2", Some(&body))).await.0,
+        StatusCode::OK
+    );
+    let stored =
+        harness.state.store.get_state_event(ROOM, "m.policy.rule.user", "rule1").await.unwrap().unwrap();
+    assert_eq!(stored.event_id, event_id_of(&ban));
+    assert_eq!(stored.event["content"], json!({}), "the stored rule is the redacted event");
+    let (status, answer) = harness.call(ask(22)).await;
+    assert_eq!(status, StatusCode::OK, "the redacted rule no longer bans alice: {answer}");
 }

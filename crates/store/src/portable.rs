@@ -677,6 +677,7 @@ macro_rules! portable_queries {
         }
 
         /// The expiry of an active hellban.
+        #[allow(dead_code, reason = "SQLite answers from its in-memory mirror")]
         pub(crate) async fn hellban_expiry(
             pool: &Pool,
             community_id: &str,

@@ -22,11 +22,13 @@ use crate::{
 /// Migrations for PostgreSQL, embedded at compile time.
 static MIGRATOR: Migrator = sqlx::sqlx_macros::migrate!("migrations/postgres");
 
-/// Connections per instance; PostgreSQL's default limit of 100 leaves room for several instances.
+/// Connections per instance for queries; with [`LOCK_CONNECTIONS`], PostgreSQL's default limit of 100 leaves room
+/// for two instances and the operator's tools.
 const MAX_CONNECTIONS: u32 = 10;
 
-/// Evaluations one instance may hold locked at once (each holds a connection while it decides).
-const LOCK_CONNECTIONS: u32 = 8;
+/// Evaluations one instance may hold locked at once. Each holds a connection until its verdict is committed (a few
+/// milliseconds with group commit), so this bounds an instance's rate of new events: 8 allowed about 1 000/s.
+const LOCK_CONNECTIONS: u32 = 24;
 
 /// Capacity of the change broadcast; a slower subscriber sees `Lagged` and resyncs.
 const CHANGE_CAPACITY: usize = 256;
@@ -45,14 +47,20 @@ pub struct PgStore {
     read: PgPool,
 }
 
+/// Pool settings shared by every pool. No ping before each use (sqlx's default): it doubles the round trips of
+/// every query on the `/sign` path. A connection that died with the server fails one query and is then dropped.
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new().max_connections(MAX_CONNECTIONS).test_before_acquire(false)
+}
+
 impl PgStore {
     /// Connects to `url` (`postgres://...`) and applies pending migrations. Concurrent start-ups
     /// are safe: sqlx serialises migrations with an advisory lock.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let pool = PgPoolOptions::new().max_connections(MAX_CONNECTIONS).connect(url).await?;
+        let pool = pool_options().connect(url).await?;
         migrate(&pool).await?;
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
-        let locks = PgPoolOptions::new()
+        let locks = pool_options()
             .max_connections(LOCK_CONNECTIONS)
             .connect_lazy_with(crate::evaluation_lock::lock_pool_options(&pool.connect_options()));
         let read = pool.clone();
@@ -65,7 +73,7 @@ impl PgStore {
     /// config (changes apply within a second), keys, queues. The replica is not migrated; it follows `url`.
     pub async fn open_with_replica(url: &str, read_url: &str) -> StoreResult<Self> {
         let mut store = Self::open(url).await?;
-        store.read = PgPoolOptions::new().max_connections(MAX_CONNECTIONS).connect(read_url).await?;
+        store.read = pool_options().connect(read_url).await?;
         Ok(store)
     }
 

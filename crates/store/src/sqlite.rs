@@ -1,9 +1,12 @@
 //! The embedded SQLite backend.
 
+mod hellban_mirror;
+mod other_writers;
 mod queries;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +22,7 @@ use crate::{
     Backend, Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, Room, ServerKey,
     StateEvent, Store, StoreResult, StoredVerdict, VerdictLookup,
 };
+use hellban_mirror::HellbanMirror;
 
 /// Migrations for SQLite, embedded at compile time.
 static MIGRATOR: Migrator = sqlx::sqlx_macros::migrate!("migrations/sqlite");
@@ -43,6 +47,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     changes: broadcast::Sender<ConfigChange>,
+    /// Active hellbans, answered from memory.
+    hellbans: Arc<HellbanMirror>,
 }
 
 impl SqliteStore {
@@ -58,11 +64,14 @@ impl SqliteStore {
         let in_memory = is_in_memory(url);
         // An in-memory database lives only as long as a connection to it, and separate pools would
         // need shared-cache locking, so it gets one pinned connection for everything.
+        // No ping before each use (sqlx's default): a connection to a local file does not drop, and the ping is
+        // one more round trip to the connection's thread for every query.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let reader = if in_memory {
@@ -70,12 +79,17 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(MAX_READERS)
+                .test_before_acquire(false)
                 .connect_with(options.read_only(true))
                 .await?
         };
         migrate(&writer).await?;
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
-        Ok(Self { writer, reader, changes })
+        let hellbans = Arc::new(HellbanMirror::default());
+        if !in_memory {
+            other_writers::watch(writer.clone(), changes.downgrade(), Arc::downgrade(&hellbans)).await;
+        }
+        Ok(Self { writer, reader, changes, hellbans })
     }
 
     /// The settings SQLite actually applied on the writer connection (for health checks and tests).
@@ -217,11 +231,15 @@ impl Store for SqliteStore {
     }
 
     async fn put_state_events(&self, room_id: &str, events: &[StateEvent]) -> StoreResult<()> {
-        queries::put_state_events(&self.writer, room_id, events).await
+        queries::put_state_events(&self.writer, room_id, events).await?;
+        self.notify(ConfigChange::RoomState(room_id.to_owned()));
+        Ok(())
     }
 
     async fn replace_room_state(&self, room_id: &str, events: &[StateEvent], now_ms: i64) -> StoreResult<()> {
-        queries::replace_room_state(&self.writer, room_id, events, now_ms).await
+        queries::replace_room_state(&self.writer, room_id, events, now_ms).await?;
+        self.notify(ConfigChange::RoomState(room_id.to_owned()));
+        Ok(())
     }
 
     async fn get_state_event(
@@ -402,7 +420,9 @@ impl Store for SqliteStore {
     }
 
     async fn hellban(&self, community_id: &str, user_id: &str, expires_at_ms: i64) -> StoreResult<()> {
-        queries::hellban(&self.writer, community_id, user_id, expires_at_ms).await
+        queries::hellban(&self.writer, community_id, user_id, expires_at_ms).await?;
+        self.hellbans.banned(community_id, user_id, expires_at_ms);
+        Ok(())
     }
 
     async fn hellban_expiry(
@@ -411,11 +431,13 @@ impl Store for SqliteStore {
         user_id: &str,
         now_ms: i64,
     ) -> StoreResult<Option<i64>> {
-        queries::hellban_expiry(&self.reader, community_id, user_id, now_ms).await
+        self.hellbans.expiry(&self.reader, community_id, user_id, now_ms).await
     }
 
     async fn lift_hellban(&self, community_id: &str, user_id: &str) -> StoreResult<bool> {
-        queries::lift_hellban(&self.writer, community_id, user_id).await
+        let lifted = queries::lift_hellban(&self.writer, community_id, user_id).await?;
+        self.hellbans.lifted(community_id, user_id);
+        Ok(lifted)
     }
 
     async fn record_and_count(

@@ -28,6 +28,9 @@ from .http import free_port
 from .pki import Leaf, LocalCA
 from .synapse import Synapse
 
+#: Every run directory made in this process, so a test session can check that no server it started outlived it.
+RUN_DIRS: list[Path] = []
+
 
 @dataclass(frozen=True)
 class Reserved:
@@ -55,6 +58,7 @@ class Testbed:
             self.dir.mkdir(parents=True, exist_ok=True)
         else:
             self.dir = Path(tempfile.mkdtemp(prefix="palisade-interop-"))
+        RUN_DIRS.append(self.dir)
         self.keep = keep if keep is not None else os.environ.get("PALISADE_INTEROP_KEEP") == "1"
         self.ca = LocalCA(self.dir / "pki")
         self.synapses: dict[str, Synapse] = {}

@@ -12,6 +12,9 @@
 //!   state key naming another user (`@…`).
 //! * `m.room.power_levels`: no level above the sender's own may be set or changed, nor another user's level equal
 //!   to the sender's; v12 creators may not be listed in `users`.
+//! * `m.room.redaction` (applied to the snapshot by `super::redaction`): the sender is joined and has the power
+//!   `events["m.room.redaction"]`/`events_default` asks; redacting an event of another origin (another server's
+//!   event ID in v1/v2, another server's sender from v3 on) also needs the `redact` level.
 //!
 //! Not enforced (see the module report): `auth_events` selection and checking against them (we judge against our
 //! current state instead), third-party invites, the restricted-join signature of the authorising server,
@@ -110,6 +113,33 @@ pub(crate) fn authorise(state: &CurrentState, event: &Candidate<'_>) -> Result<(
         authorise_power_levels_change(state, event, has)?;
     }
     Ok(())
+}
+
+/// Whether `sender` may redact an event. `same_origin` says whether the redaction comes from the target's origin
+/// as the room version defines it ([`palisade_matrix::redaction::same_origin`]); otherwise the `redact` level is
+/// needed.
+pub(crate) fn authorise_redaction(
+    state: &CurrentState,
+    sender: &str,
+    privileged_creators: bool,
+    same_origin: bool,
+) -> Result<(), AuthRejection> {
+    if state.event("m.room.create", "").is_none() {
+        return Err(AuthRejection::NoCreate);
+    }
+    if !state.is_joined(sender) {
+        return Err(AuthRejection::SenderNotJoined(sender.to_owned()));
+    }
+    let has = power::user_power(state, sender, privileged_creators);
+    require(
+        sender,
+        has,
+        power::message_event_level(state, palisade_matrix::redaction::REDACTION_EVENT_TYPE),
+    )?;
+    if same_origin {
+        return Ok(());
+    }
+    require(sender, has, power::action_level(state, Action::Redact))
 }
 
 /// Fails unless `has` reaches `needed`.

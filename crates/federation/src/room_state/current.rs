@@ -54,6 +54,14 @@ impl CurrentState {
         self.event(event_type, state_key).and_then(|event| event.get("depth")).and_then(Value::as_i64)
     }
 
+    /// The `(type, state_key)` and event of the entry whose event is `event_id`, if it is current state.
+    pub(crate) fn find(&self, event_id: &str) -> Option<(&str, &str, &Value)> {
+        self.entries
+            .iter()
+            .find(|(_, entry)| entry.event_id == event_id)
+            .map(|((event_type, state_key), entry)| (event_type.as_str(), state_key.as_str(), &entry.event))
+    }
+
     /// `user`'s membership (`join`, `leave`, `ban`, …), if the room has a member event for them.
     pub(crate) fn membership(&self, user: &str) -> Option<&str> {
         self.content("m.room.member", user).and_then(|c| c.get("membership")).and_then(Value::as_str)

@@ -79,6 +79,14 @@ impl RoomFixture {
         self.event("m.room.member", Some(user), sender, content)
     }
 
+    /// An `m.room.redaction` of `target` by `sender`: `redacts` at the top level before v11, in the content from v11.
+    pub(crate) fn redaction(&mut self, sender: &str, target: &str) -> Pdu {
+        let redacts_in_content = self.version.as_str().parse::<u32>().is_ok_and(|v| v >= 11);
+        let content = if redacts_in_content { json!({"redacts": target}) } else { json!({"reason": "test"}) };
+        let top_level = (!redacts_in_content).then(|| target.to_owned());
+        self.build_with("m.room.redaction", None, sender, content, None, top_level)
+    }
+
     fn build(
         &mut self,
         event_type: &str,
@@ -86,6 +94,18 @@ impl RoomFixture {
         sender: &str,
         content: Value,
         depth: Option<i64>,
+    ) -> Pdu {
+        self.build_with(event_type, state_key, sender, content, depth, None)
+    }
+
+    fn build_with(
+        &mut self,
+        event_type: &str,
+        state_key: Option<&str>,
+        sender: &str,
+        content: Value,
+        depth: Option<i64>,
+        redacts: Option<String>,
     ) -> Pdu {
         let depth = depth.unwrap_or_else(|| {
             self.depth += 1;
@@ -104,6 +124,9 @@ impl RoomFixture {
         });
         if let Some(state_key) = state_key {
             event["state_key"] = json!(state_key);
+        }
+        if let Some(redacts) = redacts {
+            event["redacts"] = json!(redacts);
         }
         let is_v12_create = event_type == "m.room.create" && self.version.room_id_is_create_event_hash();
         if !is_v12_create {

@@ -94,12 +94,25 @@ pub(crate) fn state_event_level(state: &CurrentState, event_type: &str) -> i64 {
         .unwrap_or(STATE_DEFAULT)
 }
 
-/// A membership action that needs power of its own.
+/// The level needed to send a non-state event of `event_type`: `events[type]`, else `events_default` (0).
+pub(crate) fn message_event_level(state: &CurrentState, event_type: &str) -> i64 {
+    let Some(levels) = power_levels(state) else { return 0 };
+    levels
+        .get("events")
+        .and_then(|events| events.get(event_type))
+        .and_then(as_level)
+        .or_else(|| levels.get("events_default").and_then(as_level))
+        .unwrap_or(0)
+}
+
+/// An action on other users or their events that needs power of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Action {
     Invite,
     Kick,
     Ban,
+    /// Redacting another server's event.
+    Redact,
 }
 
 impl Action {
@@ -108,14 +121,15 @@ impl Action {
             Self::Invite => "invite",
             Self::Kick => "kick",
             Self::Ban => "ban",
+            Self::Redact => "redact",
         }
     }
 
-    /// The spec's defaults: inviting needs 0, kicking and banning 50.
+    /// The spec's defaults: inviting needs 0, kicking, banning and redacting 50.
     fn default_level(self) -> i64 {
         match self {
             Self::Invite => 0,
-            Self::Kick | Self::Ban => 50,
+            Self::Kick | Self::Ban | Self::Redact => 50,
         }
     }
 }
@@ -161,6 +175,9 @@ mod tests {
         assert_eq!(state_event_level(&with_levels, "m.room.topic"), 50);
         assert_eq!(action_level(&with_levels, Action::Invite), 0);
         assert_eq!(action_level(&with_levels, Action::Ban), 50);
+        assert_eq!(action_level(&with_levels, Action::Redact), 50);
+        assert_eq!(message_event_level(&no_levels, "m.room.redaction"), 0);
+        assert_eq!(message_event_level(&with_levels, "m.room.redaction"), 0);
     }
 
     #[test]

@@ -24,6 +24,16 @@ pub enum Skipped {
     },
     /// The auth rules refuse it.
     Unauthorised(AuthRejection),
+    /// A redaction whose target is not a current state event of the snapshot: a message, untracked or replaced
+    /// state, an event we have not seen, or no target at all (`None`).
+    RedactsNothingTracked {
+        /// The event it redacts, if it names one.
+        target: Option<String>,
+    },
+    /// A redaction of a state event that is redacted already.
+    AlreadyRedacted,
+    /// The stored target could not be redacted (a malformed stored event).
+    Unredactable(String),
 }
 
 /// The result of [`super::RoomStateTracker::apply`].
@@ -31,6 +41,9 @@ pub enum Skipped {
 pub struct ApplyReport {
     /// IDs of the events applied, in the order applied.
     pub applied: Vec<String>,
+    /// Redactions applied to the snapshot, in the order applied: (the redaction's ID, the ID of the state event
+    /// now stored in its redacted form).
+    pub redacted: Vec<(String, String)>,
     /// Events not applied, with the reason.
     pub skipped: Vec<(String, Skipped)>,
 }

@@ -267,3 +267,109 @@ async fn non_state_wrong_room_and_unknown_room() {
     let report = tracker.apply("!other:hs.test", &[message]).await.unwrap();
     assert_eq!(report.skipped[0].1, Skipped::UnknownRoom);
 }
+
+// ----- redactions ------------------------------------------------------------------------------------------------
+
+const EVE: &str = "@eve:other.test";
+
+#[tokio::test]
+async fn redacted_policy_rule_keeps_no_content() {
+    // v10: `redacts` at the top level.
+    let (mut room, tracker, store) = seeded("10").await;
+    let rule = room.event(
+        "m.policy.rule.user",
+        Some("rule1"),
+        ADMIN,
+        json!({"entity": "@spammer:evil.test", "recommendation": "m.ban", "reason": "spam"}),
+    );
+    let rule_id = rule.event_id().to_string();
+    tracker.apply(&room.room_id, std::slice::from_ref(&rule)).await.unwrap();
+    let redaction = room.redaction(MOD, &rule_id);
+    let report = tracker.apply(&room.room_id, std::slice::from_ref(&redaction)).await.unwrap();
+    assert_eq!(report.redacted, vec![(redaction.event_id().to_string(), rule_id.clone())], "{report:?}");
+    assert!(report.applied.is_empty() && report.skipped.is_empty(), "{report:?}");
+    let stored = store.get_state_event(&room.room_id, "m.policy.rule.user", "rule1").await.unwrap().unwrap();
+    assert_eq!(stored.event_id, rule_id);
+    assert_eq!(stored.event["content"], json!({}));
+    assert_eq!(stored.event["sender"], ADMIN, "the redaction algorithm keeps the top-level keys it lists");
+
+    // The original arriving again does not undo the redaction, and a second redaction changes nothing.
+    let report = tracker.apply(&room.room_id, &[rule]).await.unwrap();
+    assert_eq!(report.skipped[0].1, Skipped::AlreadyApplied);
+    let again = room.redaction(ADMIN, &rule_id);
+    let report = tracker.apply(&room.room_id, &[again]).await.unwrap();
+    assert_eq!(report.skipped[0].1, Skipped::AlreadyRedacted);
+    assert_eq!(content(&store, &room.room_id, "m.policy.rule.user", "rule1").await.unwrap(), json!({}));
+}
+
+#[tokio::test]
+async fn v11_redactions_name_their_target_in_content_and_keep_what_the_version_keeps() {
+    let (mut room, tracker, store) = seeded("11").await;
+    let topic = room.event("m.room.topic", Some(""), ADMIN, json!({"topic": "old rules"}));
+    let levels = room.event(
+        "m.room.power_levels",
+        Some(""),
+        ADMIN,
+        json!({"users": {ADMIN: 100, MOD: 50}, "invite": 50, "notifications": {"room": 50}}),
+    );
+    let redact_topic = room.redaction(MOD, topic.event_id().as_str());
+    let redact_levels = room.redaction(ADMIN, levels.event_id().as_str());
+    // The events and their redactions in one transaction, out of order: depth order applies them correctly.
+    let batch = [redact_levels, levels, redact_topic, topic];
+    let report = tracker.apply(&room.room_id, &batch).await.unwrap();
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    assert_eq!(report.redacted.len(), 2, "{report:?}");
+    assert_eq!(content(&store, &room.room_id, "m.room.topic", "").await.unwrap(), json!({}));
+    // v11 keeps `users` and `invite` of power levels; `notifications` goes.
+    let levels = content(&store, &room.room_id, "m.room.power_levels", "").await.unwrap();
+    assert_eq!(levels, json!({"users": {ADMIN: 100, MOD: 50}, "invite": 50}));
+}
+
+#[tokio::test]
+async fn redactions_need_the_redact_level_unless_from_the_targets_server() {
+    let (mut room, tracker, store) = seeded("11").await;
+    let rule = json!({"entity": "@spammer:evil.test", "recommendation": "m.ban"});
+    let rule = room.event("m.policy.rule.user", Some("rule1"), ADMIN, rule);
+    let eve_join = room.member(EVE, EVE, "join", json!({}));
+    tracker.apply(&room.room_id, &[rule.clone(), eve_join]).await.unwrap();
+
+    // Eve (power 0, another server) may not redact the admin's rule; nobody who is not joined may redact at all.
+    let by_eve = room.redaction(EVE, rule.event_id().as_str());
+    let by_outsider = room.redaction("@out:other.test", rule.event_id().as_str());
+    let report = tracker.apply(&room.room_id, &[by_eve, by_outsider]).await.unwrap();
+    assert!(report.redacted.is_empty(), "{report:?}");
+    assert!(matches!(
+        &report.skipped[0].1,
+        Skipped::Unauthorised(AuthRejection::NotEnoughPower { needed: 50, .. })
+    ));
+    assert!(matches!(&report.skipped[1].1, Skipped::Unauthorised(AuthRejection::SenderNotJoined(_))));
+    assert_eq!(
+        content(&store, &room.room_id, "m.policy.rule.user", "rule1").await.unwrap()["entity"],
+        "@spammer:evil.test"
+    );
+
+    // Alice (power 0) is on the rule's server: her server vouches for the redaction, as the spec lets it.
+    let by_alice = room.redaction(ALICE, rule.event_id().as_str());
+    assert_eq!(tracker.apply(&room.room_id, &[by_alice]).await.unwrap().redacted.len(), 1);
+    assert_eq!(content(&store, &room.room_id, "m.policy.rule.user", "rule1").await.unwrap(), json!({}));
+}
+
+#[tokio::test]
+async fn redactions_of_messages_and_unknown_events_change_nothing() {
+    let (mut room, tracker, store) = seeded("11").await;
+    let before = store.get_room_state(&room.room_id).await.unwrap();
+    let message = room.event("m.room.message", None, ALICE, json!({"body": "hi"}));
+    let of_message = room.redaction(MOD, message.event_id().as_str());
+    let of_unknown = room.redaction(MOD, "$unknown");
+    let message_id = message.event_id().to_string();
+    let report = tracker.apply(&room.room_id, &[message, of_message, of_unknown]).await.unwrap();
+    assert_eq!(
+        report.skipped.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+        vec![
+            Skipped::NotState,
+            Skipped::RedactsNothingTracked { target: Some(message_id) },
+            Skipped::RedactsNothingTracked { target: Some("$unknown".to_owned()) },
+        ]
+    );
+    assert_eq!(store.get_room_state(&room.room_id).await.unwrap(), before);
+}

@@ -180,6 +180,7 @@ fn validation_names_the_key() {
         (json!({"link_filter_denied_url_globs": [""]}), "link_filter_denied_url_globs"),
         (json!({"sender_prefilter_allowed_senders": ["alice"]}), "sender_prefilter_allowed_senders"),
         (json!({"policy_list_room_ids": ["#alias:example.org"]}), "policy_list_room_ids"),
+        (json!({"policy_list_room_ids": ["!tooshort"]}), "policy_list_room_ids"),
         (json!({"moderation_bot_user_id": "bot"}), "moderation_bot_user_id"),
         (json!({"webhook_url": "ftp://x"}), "webhook_url"),
         (json!({"mention_filter_min_plaintext_length": -1}), "mention_filter_min_plaintext_length"),
@@ -189,7 +190,9 @@ fn validation_names_the_key() {
         let err = CommunityConfig::from_json(&layer).unwrap().validate().unwrap_err();
         assert_eq!(err.key, key, "{layer}");
     }
-    let fine = json!({"mention_filter_max_mentions": -1, "hellban_postfilter_minutes": 0, "moderation_bot_user_id": ""});
+    let fine = json!({"mention_filter_max_mentions": -1, "hellban_postfilter_minutes": 0, "moderation_bot_user_id": "",
+        // A room ID of room version 12 has no server part.
+        "policy_list_room_ids": ["!old:example.org", "!gPv1UJTgUfpw81AjmFDnjoz25-4JUEfPpZNyjjcU0HA"]});
     CommunityConfig::from_json(&fine).unwrap().validate().unwrap();
     CommunityConfig::defaults().validate().unwrap();
 }

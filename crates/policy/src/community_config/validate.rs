@@ -43,7 +43,7 @@ pub(super) fn validate(config: &CommunityConfig) -> Result<(), CommunityConfigEr
         }
     }
     for room in config.policy_list_room_ids.iter().flatten() {
-        if !looks_like_id(room, '!') {
+        if !looks_like_id(room, '!') && !is_v12_room_id(room) {
             return Err(CommunityConfigError::new(
                 "policy_list_room_ids",
                 format!("{room:?} is not a room ID"),
@@ -96,6 +96,14 @@ fn no_empty_entries(key: &str, list: Option<&[String]>) -> Result<(), CommunityC
         return Err(CommunityConfigError::new(key, "contains an empty entry"));
     }
     Ok(())
+}
+
+/// A room ID of room version 12 (MSC4291): `!` and the unpadded URL-safe base64 of a SHA-256 hash, with no server
+/// part.
+fn is_v12_room_id(id: &str) -> bool {
+    id.strip_prefix('!').is_some_and(|hash| {
+        hash.len() == 43 && hash.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// `<sigil>localpart:server` with non-empty parts.

@@ -99,12 +99,6 @@ pub async fn verdict(config: &Config, event_id: &str) -> Result<Value, String> {
     if verdicts.is_empty() {
         return Err(format!("no verdict stored for {event_id}"));
     }
-    let verdicts: Vec<Value> = verdicts
-        .iter()
-        .map(|v| {
-            json!({"room_id": v.room_id, "event_id": v.event_id, "class": v.class.as_str(), "harms": v.harms,
-                   "expiry_ms": v.expiry_ms, "decided_at_ms": v.decided_at_ms, "trace": v.trace})
-        })
-        .collect();
+    let verdicts: Vec<Value> = verdicts.iter().map(crate::http::admin::verdict_get::verdict_json).collect();
     Ok(json!({"event_id": event_id, "verdicts": verdicts}))
 }

@@ -88,13 +88,20 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     let outside = crate::outside::start(&config, store.clone(), federation.client.clone()).await?;
     // New verdicts are written in group commits: durable before `/sign` answers, one fsync per batch.
     let writer = palisade_store::VerdictWriter::spawn(store.clone(), palisade_store::GroupCommit::default());
-    let webhooks = start_webhooks(&config, store.clone())?;
-    let evaluator = Arc::new(
-        evaluator(&config, &server_name)
-            .with_outside(outside)
-            .with_verdict_writer(writer)
-            .with_webhooks(webhooks),
+    let (webhooks, moderators) = start_side_effects(&config, store.clone())?;
+    // Queued EDUs (the signed redact commands to moderation bots) go out over federation, retried with backoff.
+    drop(
+        palisade_federation::EduSender::new(federation.client.clone(), store.clone(), Default::default())
+            .spawn(),
     );
+    let mut evaluator = evaluator(&config, &server_name)
+        .with_outside(outside)
+        .with_verdict_writer(writer)
+        .with_webhooks(webhooks);
+    if let Some(moderators) = moderators {
+        evaluator = evaluator.with_moderators(moderators);
+    }
+    let evaluator = Arc::new(evaluator);
     if let Some(retention) = crate::retention::Retention::from_days(config.database.retention_days) {
         crate::retention::spawn(store.clone(), retention);
     }
@@ -155,12 +162,12 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     }
 }
 
-/// Starts the webhook delivery worker (SSRF-guarded like every outside service, 30 s per attempt) and returns the
-/// notifier that queues deliveries for refusals.
-fn start_webhooks(
+/// Starts the outbox workers for refusals' side effects, SSRF-guarded like every outside service with 30 s per
+/// attempt: webhooks, and legacy redactions when moderator access tokens are configured. Returns what queues them.
+fn start_side_effects(
     config: &Config,
     store: Arc<dyn palisade_store::Store>,
-) -> Result<crate::notify::WebhookNotifier, ServeError> {
+) -> Result<(crate::notify::WebhookNotifier, Option<crate::notify::ModeratorRedactor>), ServeError> {
     use crate::outside::OutsideSetupError;
     let guard = Arc::new(crate::outside::address_guard(config)?);
     let resolver = palisade_federation::HickoryResolver::from_system_config()
@@ -172,8 +179,16 @@ fn start_webhooks(
         allowed_domains: config.webhooks.allowed_domains.iter().map(|d| d.as_str().to_owned()).collect(),
         allow_plain_http: false,
     };
-    drop(crate::notify::spawn_worker(store, http, settings.clone(), crate::notify::WebhookRetry::default()));
-    Ok(crate::notify::WebhookNotifier::new(settings))
+    let retry = crate::notify::WebhookRetry::default();
+    drop(crate::notify::spawn_worker(store.clone(), http.clone(), settings.clone(), retry));
+    let moderators = crate::notify::ModeratorRedactor::new(
+        config.moderation.access_tokens.iter().map(|(host, token)| (host.as_str(), token.expose())),
+    );
+    let moderators = moderators.is_configured().then(|| {
+        drop(crate::notify::moderator::spawn_worker(store, http, moderators.clone(), retry));
+        moderators
+    });
+    Ok((crate::notify::WebhookNotifier::new(settings), moderators))
 }
 
 /// Serves `/metrics` on its own listener, so it can stay private while federation is public.

@@ -44,15 +44,17 @@ mod room_move;
 mod rooms_list;
 pub(crate) mod rotate_access_token;
 mod set_room_moderator;
-mod verdict_get;
+pub(crate) mod verdict_get;
 
-/// What the operator and community API need beyond [`AppState`].
+/// What the operator and community API (and the support document) need beyond [`AppState`].
 #[derive(Clone, Debug, Default)]
 pub struct ApiSettings {
     /// The admin API bearer key; `None` leaves the admin routes unbound.
     pub key: Option<String>,
     /// Servers asked for events the community API's event-ID check has no verdict for.
     pub event_fetch_servers: Vec<OwnedServerName>,
+    /// `/.well-known/matrix/support`, from the `[support]` settings (`None`: nothing configured, 404).
+    pub support: Option<serde_json::Value>,
 }
 
 impl ApiSettings {
@@ -66,6 +68,7 @@ impl ApiSettings {
                 .iter()
                 .filter_map(|s| OwnedServerName::try_from(s.as_str()).ok())
                 .collect(),
+            support: super::well_known::support_document(&config.support),
         }
     }
 }

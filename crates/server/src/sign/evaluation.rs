@@ -2,24 +2,26 @@
 //! when several servers ask at the same moment), store it, and only then answer.
 
 use std::sync::{
-    OnceLock,
+    Arc, OnceLock,
     atomic::{AtomicU64, Ordering},
 };
 
 use palisade_federation::InFlight;
-use palisade_matrix::Pdu;
+use palisade_matrix::{Pdu, signing::VerifyKeys};
 use palisade_policy::{
-    CommunityConfig, ContentClass, EffectiveConfig, Event, FilterId, FilterMode, InstanceSettings,
-    RoomSnapshot, Scope, decide,
+    CommunityConfig, ContentClass, EffectiveConfig, Event, FilterId, FilterMode, InstanceSettings, Scope,
+    decide,
     handles::{Clock, Handles, MediaScanner, TextClassifier},
-    policy_list::{PolicyRuleSet, PolicyRuleSource},
 };
-use palisade_store::{GroupCommit, StoredVerdict, VerdictLookup, VerdictWriter, WriterStats};
+use palisade_store::{EvaluationLock, GroupCommit, StoredVerdict, VerdictLookup, VerdictWriter, WriterStats};
 use tracing::warn;
 
 use super::{
     RoomContext, SignError,
     filter_state::{MatrixSignatures, StoreCounters, StoreHellbans, SystemClock},
+    recent_verdicts::RecentVerdicts,
+    room_cache::RoomContextCache,
+    room_context::InstanceLayer,
     verdict_record,
 };
 use crate::http::AppState;
@@ -40,6 +42,12 @@ pub struct DecidedVerdict {
 }
 
 impl DecidedVerdict {
+    /// A verdict of `class`.
+    #[cfg(test)]
+    pub(super) fn new(class: ContentClass, harms: Vec<String>, expiry_ms: Option<i64>) -> Self {
+        Self { class, harms, expiry_ms }
+    }
+
     fn from_stored(stored: &StoredVerdict) -> Self {
         Self {
             class: verdict_record::class_of(stored),
@@ -66,12 +74,18 @@ pub struct Evaluator {
     /// OpenAI, HMA and Muninn Hall data, and the time budget for them per request.
     outside: OutsideServices,
     in_flight: InFlight<Result<DecidedVerdict, String>>,
+    /// Joined rooms' contexts, kept until the store announces a change.
+    contexts: RoomContextCache,
+    /// Verdicts decided or read lately, so repeated asks skip the store.
+    recent: RecentVerdicts,
     /// Group commit of new verdicts; started on first use over the request's store unless given.
     writer: OnceLock<VerdictWriter>,
     /// Times this evaluator ran the filters (not counting verdicts read back).
     evaluations: AtomicU64,
     /// Queues community webhooks for new refusals.
     webhooks: Option<crate::notify::WebhookNotifier>,
+    /// Moderator access tokens for legacy redactions of refused events.
+    moderators: Option<crate::notify::ModeratorRedactor>,
 }
 
 impl Evaluator {
@@ -87,10 +101,47 @@ impl Evaluator {
             instance_policy_lists,
             outside: OutsideServices::default(),
             in_flight: InFlight::default(),
+            contexts: RoomContextCache::default(),
+            recent: RecentVerdicts::default(),
             writer: OnceLock::new(),
             evaluations: AtomicU64::new(0),
             webhooks: None,
+            moderators: None,
         }
+    }
+
+    /// Redacts refused events with the rooms' moderators' access tokens (legacy redaction).
+    #[must_use]
+    pub fn with_moderators(mut self, moderators: crate::notify::ModeratorRedactor) -> Self {
+        self.moderators = Some(moderators);
+        self
+    }
+
+    /// Asks the room's moderation tooling to redact a refused event (once per event; never when `origin` is the
+    /// sender's own server), see [`crate::notify::redaction`].
+    pub async fn request_redaction(
+        &self,
+        state: &AppState,
+        context: &RoomContext,
+        pdu: &Pdu,
+        origin: &str,
+    ) -> crate::notify::RedactionRequest {
+        use crate::notify::redaction::{Identity, Refusal, request};
+        let bot = &context.config.moderation_bot_user_id;
+        let us = Identity {
+            server_name: state.server_name.as_str(),
+            policy_key: &state.keys.policy,
+            local_user_id: self.settings.local_user_id.as_deref(),
+        };
+        let refusal = Refusal {
+            room: &context.room,
+            event_id: pdu.event_id().as_str(),
+            sender: pdu.sender().as_str(),
+            origin,
+            moderation_bot_user_id: bot,
+        };
+        let now = i64::try_from(SystemClock.now_ms()).unwrap_or(i64::MAX);
+        request(state.store.as_ref(), us, self.moderators.as_ref(), refusal, now).await
     }
 
     /// Queues a community webhook (when the community has one) for every new refusal.
@@ -138,23 +189,43 @@ impl Evaluator {
         self
     }
 
+    /// The context of a room we are joined to, from memory unless something it was built from changed.
+    pub async fn room_context(&self, state: &AppState, room_id: &str) -> Result<Arc<RoomContext>, SignError> {
+        let instance = InstanceLayer {
+            config: &self.instance,
+            settings: &self.settings,
+            policy_lists: &self.instance_policy_lists,
+        };
+        self.contexts
+            .get_or_load(&state.store, room_id, || RoomContext::load(&state.store, room_id, instance))
+            .await
+    }
+
     /// The verdict for `pdu`: stored before this returns, identical for every later ask.
+    /// `verified` holds the keys the event's signatures were checked with.
     pub async fn verdict(
         &self,
         state: &AppState,
         context: &RoomContext,
         pdu: &Pdu,
+        verified: &VerifyKeys,
     ) -> Result<DecidedVerdict, SignError> {
         let reference_hash = reference_hash(context, pdu)?;
         let room_id = context.room.room_id.as_str();
         let event_id = pdu.event_id().as_str();
+        let key = format!("{room_id}\u{0}{event_id}\u{0}{}", reference_hash.as_deref().unwrap_or_default());
+        if let Some(recent) = self.recent.get(&key) {
+            return Ok(recent);
+        }
         if let Some(stored) = stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await? {
+            self.recent.insert(&key, &stored);
             return Ok(stored);
         }
-        let key = format!("{room_id}\u{0}{event_id}\u{0}{}", reference_hash.as_deref().unwrap_or_default());
         self.in_flight
             .run(&key, || async {
-                self.decide_once(state, context, pdu, reference_hash.clone()).await.map_err(|e| e.to_string())
+                self.decide_once(state, context, pdu, verified, &key, reference_hash.clone())
+                    .await
+                    .map_err(|e| e.to_string())
             })
             .await
             .map_err(SignError::Internal)
@@ -166,22 +237,34 @@ impl Evaluator {
         state: &AppState,
         context: &RoomContext,
         pdu: &Pdu,
+        verified: &VerifyKeys,
+        key: &str,
         reference_hash: Option<String>,
     ) -> Result<DecidedVerdict, SignError> {
         let (room_id, event_id) = (context.room.room_id.as_str(), pdu.event_id().as_str());
         // Held until the verdict is stored. If the lock cannot be had (timeout, database trouble), deciding anyway
         // is safe: the first stored verdict still wins, only the filters' counters may see the event twice.
-        let _lock = match state.store.lock_evaluation(room_id, event_id).await {
+        let lock = match state.store.lock_evaluation(room_id, event_id).await {
             Ok(lock) => Some(lock),
             Err(error) => {
                 warn!(%error, room_id, event_id, "evaluation lock unavailable; deciding without it");
                 None
             }
         };
-        if let Some(stored) = stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await? {
+        // An evaluation that ended since our first look is among the recent verdicts; one by another instance
+        // (only where the lock is shared between instances) is in the store.
+        if let Some(recent) = self.recent.get(key) {
+            return Ok(recent);
+        }
+        if lock.as_ref().is_none_or(EvaluationLock::is_held)
+            && let Some(stored) = stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await?
+        {
+            self.recent.insert(key, &stored);
             return Ok(stored);
         }
-        self.decide_and_store(state, context, pdu, reference_hash).await
+        let verdict = self.decide_and_store(state, context, pdu, verified, reference_hash).await?;
+        self.recent.insert(key, &verdict);
+        Ok(verdict)
     }
 
     async fn decide_and_store(
@@ -189,20 +272,20 @@ impl Evaluator {
         state: &AppState,
         context: &RoomContext,
         pdu: &Pdu,
+        verified: &VerifyKeys,
         reference_hash: Option<String>,
     ) -> Result<DecidedVerdict, SignError> {
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         let room = &context.room;
-        let config = self.effective_config(state, context, pdu).await?;
-        let mut snapshot = RoomSnapshot::from_state_events(&room.room_id, &context.state);
-        snapshot.policy_rules = self.policy_rules(state, &config).await?;
+        let history_config = predates_our_join(context, pdu).then(|| history_config(&context.config));
+        let config = history_config.as_ref().unwrap_or(&context.config);
         let event = Event::from_json(pdu.to_json_value()).map_err(|e| SignError::BadPdu(e.to_string()))?;
 
         let clock = SystemClock;
         let hellbans = StoreHellbans(state.store.clone());
         let counters = StoreCounters(state.store.clone());
         let trust = self.outside.trust.get();
-        let signatures = MatrixSignatures;
+        let signatures = MatrixSignatures { verified };
         // One budget for every outside call of this request, so none holds the answer past it.
         let deadline = Deadline::after(self.outside.budget);
         let scanner = self.outside.scanner.as_deref().map(|s| Budgeted::new(s, deadline));
@@ -216,10 +299,8 @@ impl Evaluator {
             classifier: classifier.as_ref().map(|c| c as &dyn TextClassifier),
             signatures: Some(&signatures),
         };
-        let mut settings = self.settings.clone();
-        settings.keyword_templates = state.store.list_keyword_templates().await?.into_iter().collect();
-        let scope = Scope { community_id: &room.community_id, instance: &settings };
-        let verdict = decide(&event, &snapshot, &config, scope, handles)
+        let scope = Scope { community_id: &room.community_id, instance: &context.settings };
+        let verdict = decide(&event, &context.snapshot, config, scope, handles)
             .await
             .map_err(|e| SignError::Internal(format!("filters failed: {e}")))?;
 
@@ -231,115 +312,40 @@ impl Evaluator {
         let ours = record.clone();
         let stored = self.writer(state).insert(record).await?;
         // Only the instance whose verdict was stored reports it, once.
-        if stored == ours && verdict.is_prohibited() {
-            if let Some(webhooks) = &self.webhooks {
-                let event = pdu.to_json_value();
-                webhooks
-                    .refused(state.store.as_ref(), &config.webhook_url, &room.room_id, &event, &verdict, now)
-                    .await;
-            }
-            if let Some(sender) = self.settings.local_user_id.as_deref() {
-                crate::notify::to_device::queue_redact(
-                    state.store.as_ref(),
-                    state.server_name.as_str(),
-                    &state.keys.policy,
-                    sender,
-                    &config.moderation_bot_user_id,
-                    &room.room_id,
-                    pdu.event_id().as_str(),
-                    now,
-                )
+        if stored == ours
+            && verdict.is_prohibited()
+            && let Some(webhooks) = &self.webhooks
+        {
+            let event = pdu.to_json_value();
+            webhooks
+                .refused(state.store.as_ref(), &config.webhook_url, &room.room_id, &event, &verdict, now)
                 .await;
-            }
         }
         Ok(DecidedVerdict::from_stored(&stored))
     }
 
     /// The room's `refusal_message`, if its community or the room sets one.
-    pub async fn refusal_message(
-        &self,
-        state: &AppState,
-        context: &RoomContext,
-    ) -> Result<Option<String>, SignError> {
-        let message = self.layered_config(state, context).await?.refusal_message;
-        Ok(Some(message).filter(|m| !m.trim().is_empty()))
+    pub fn refusal_message(context: &RoomContext) -> Option<String> {
+        Some(context.config.refusal_message.clone()).filter(|m| !m.trim().is_empty())
     }
+}
 
-    /// The layered config; events from before we joined get only [`HISTORY_FILTERS`].
-    async fn effective_config(
-        &self,
-        state: &AppState,
-        context: &RoomContext,
-        pdu: &Pdu,
-    ) -> Result<EffectiveConfig, SignError> {
-        let mut config = self.layered_config(state, context).await?;
-        if self.predates_our_join(context, pdu) {
-            for filter in FilterId::ALL {
-                if !HISTORY_FILTERS.contains(&filter) {
-                    config.filter_modes.insert(filter, FilterMode::Off);
-                }
-            }
+/// Whether the event comes before our join in the room's DAG: its depth is below our join event's. Synapse asks
+/// about such events during backfill; refusing them would soft-fail the room's history for joining servers.
+fn predates_our_join(context: &RoomContext, pdu: &Pdu) -> bool {
+    let depth = pdu.as_object().get("depth").and_then(|v| v.as_integer()).map(i64::from);
+    matches!((depth, context.our_join_depth), (Some(depth), Some(join)) if depth < join)
+}
+
+/// The room's config for events from before we joined: only [`HISTORY_FILTERS`] run.
+fn history_config(config: &EffectiveConfig) -> EffectiveConfig {
+    let mut config = config.clone();
+    for filter in FilterId::ALL {
+        if !HISTORY_FILTERS.contains(&filter) {
+            config.filter_modes.insert(filter, FilterMode::Off);
         }
-        Ok(config)
     }
-
-    /// Instance → community → room layers.
-    async fn layered_config(
-        &self,
-        state: &AppState,
-        context: &RoomContext,
-    ) -> Result<EffectiveConfig, SignError> {
-        let room = &context.room;
-        let community = match state.store.get_community(&room.community_id).await? {
-            Some(community) => CommunityConfig::from_json(&community.config)
-                .map_err(|e| SignError::Internal(format!("community {}: {e}", room.community_id)))?,
-            None => CommunityConfig::default(),
-        };
-        let overrides = room
-            .overrides
-            .as_ref()
-            .map(CommunityConfig::from_json)
-            .transpose()
-            .map_err(|e| SignError::Internal(format!("room {} overrides: {e}", room.room_id)))?;
-        Ok(EffectiveConfig::from_layers(&self.instance, &community, overrides.as_ref()))
-    }
-
-    /// Whether the event comes before our join in the room's DAG: its depth is below our join event's. Synapse asks
-    /// about such events during backfill; refusing them would soft-fail the room's history for joining servers.
-    fn predates_our_join(&self, context: &RoomContext, pdu: &Pdu) -> bool {
-        let Some(our_user) = self.settings.local_user_id.as_deref() else { return false };
-        let our_join_depth = context.state.iter().find_map(|event| {
-            let is_ours = event.get("type").and_then(|v| v.as_str()) == Some("m.room.member")
-                && event.get("state_key").and_then(|v| v.as_str()) == Some(our_user);
-            is_ours.then(|| event.get("depth").and_then(serde_json::Value::as_i64)).flatten()
-        });
-        let depth = pdu.as_object().get("depth").and_then(|v| v.as_integer()).map(i64::from);
-        matches!((depth, our_join_depth), (Some(depth), Some(join)) if depth < join)
-    }
-
-    /// The rules of the community's policy lists (highest priority first), then the instance's.
-    async fn policy_rules(
-        &self,
-        state: &AppState,
-        config: &EffectiveConfig,
-    ) -> Result<PolicyRuleSet, SignError> {
-        let mut lists = Vec::new();
-        for room_id in config.policy_list_room_ids.iter().chain(&self.instance_policy_lists) {
-            let rules: Vec<PolicyRuleSource> = state
-                .store
-                .get_room_state(room_id)
-                .await?
-                .into_iter()
-                .map(|event| PolicyRuleSource {
-                    content: event.event.get("content").cloned().unwrap_or_default(),
-                    event_type: event.event_type,
-                    state_key: event.state_key,
-                })
-                .collect();
-            lists.push(rules);
-        }
-        Ok(PolicyRuleSet::from_lists(&lists))
-    }
+    config
 }
 
 /// The verdict stored for an event, if any; an event ID reused for other content is refused.

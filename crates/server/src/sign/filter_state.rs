@@ -5,7 +5,10 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use palisade_matrix::{RoomVersion, canonical_json, signing::signed_with_key};
+use palisade_matrix::{
+    RoomVersion, canonical_json,
+    signing::{VerifyKeys, signed_with_key},
+};
 use palisade_policy::handles::{
     BoxFuture, Clock, CounterKey, FrequencyCounter, HellbanStore, SignatureVerifier, StateError,
 };
@@ -124,19 +127,84 @@ impl FrequencyCounter for StoreCounters {
     }
 }
 
-/// Signature checks through the protocol crate.
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct MatrixSignatures;
+/// Signature checks through the protocol crate, knowing which of the event's signatures were already verified and
+/// with which keys.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MatrixSignatures<'a> {
+    /// Keys every signature of the event by them verified with ([`crate::event_signatures`]).
+    pub(super) verified: &'a VerifyKeys,
+}
 
-impl SignatureVerifier for MatrixSignatures {
+impl SignatureVerifier for MatrixSignatures<'_> {
     fn signed_with(
         &self,
         event: &Value,
         room_version: &str,
         public_key: &[u8; 32],
     ) -> Result<bool, StateError> {
+        // A signature that verified with one key was not made with another (keys' private halves differ), so when
+        // every signature is one that verified, only their keys need comparing: no third verification per event.
+        if only_verified_signatures(event, self.verified)
+            .is_some_and(|keys| keys.iter().all(|k| k != public_key))
+        {
+            return Ok(false);
+        }
         let version = RoomVersion::parse(room_version).map_err(|e| StateError(e.to_string()))?;
         let object = canonical_json::from_value(event.clone()).map_err(|e| StateError(e.to_string()))?;
         signed_with_key(&object, &version, public_key).map_err(|e| StateError(e.to_string()))
+    }
+}
+
+/// The keys of all of `event`'s signatures, if every one is by a key in `verified`; `None` if any is not.
+fn only_verified_signatures(event: &Value, verified: &VerifyKeys) -> Option<Vec<[u8; 32]>> {
+    let mut keys = Vec::new();
+    for (server, signatures) in event.get("signatures")?.as_object()? {
+        for key_id in signatures.as_object()?.keys() {
+            keys.push(verified.public_key(server, key_id)?);
+        }
+    }
+    Some(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use palisade_matrix::{SigningKey, signing::hash_and_sign_event};
+    use serde_json::json;
+
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_seed(&[seed; 32], "k").unwrap()
+    }
+
+    fn signed_by(signers: &[(&str, &SigningKey)]) -> Value {
+        let event = json!({
+            "type": "m.room.message", "room_id": "!r:origin.example", "sender": "@a:origin.example",
+            "origin_server_ts": 1, "depth": 2, "prev_events": [], "auth_events": [], "content": {"body": "hi"},
+        });
+        let mut object = canonical_json::from_value(event).unwrap();
+        for (server, key) in signers {
+            hash_and_sign_event(&mut object, server, key, &RoomVersion::parse("10").unwrap()).unwrap();
+        }
+        serde_json::to_value(&object).unwrap()
+    }
+
+    #[test]
+    fn only_an_unverified_signature_is_checked_against_another_key() {
+        let (origin, other) = (key(1), key(2));
+        let mut verified = VerifyKeys::new();
+        verified.insert("origin.example", &origin.key_id(), &origin.public_key());
+        let signatures = MatrixSignatures { verified: &verified };
+
+        let event = signed_by(&[("origin.example", &origin)]);
+        assert!(!signatures.signed_with(&event, "10", &other.public_key()).unwrap());
+        assert!(signatures.signed_with(&event, "10", &origin.public_key()).unwrap());
+
+        // A further signature nobody verified may be by any key: it is checked.
+        let event = signed_by(&[("origin.example", &origin), ("elsewhere.example", &other)]);
+        assert!(signatures.signed_with(&event, "10", &other.public_key()).unwrap());
+        assert!(!signatures.signed_with(&event, "10", &key(3).public_key()).unwrap());
     }
 }

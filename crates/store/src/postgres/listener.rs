@@ -72,6 +72,10 @@ mod tests {
         assert_eq!(parse(r#"{"kind": "room", "id": "!a:b"}"#), ConfigChange::Room("!a:b".to_owned()));
         assert_eq!(parse(r#"{"kind": "community", "id": "c1"}"#), ConfigChange::Community("c1".to_owned()));
         assert_eq!(
+            parse(r#"{"kind": "room_state", "id": "!a:b"}"#),
+            ConfigChange::RoomState("!a:b".to_owned())
+        );
+        assert_eq!(
             parse(r#"{"kind": "keyword_template", "id": "t"}"#),
             ConfigChange::KeywordTemplate("t".to_owned())
         );

@@ -14,6 +14,8 @@ pub enum ConfigChange {
     Community(String),
     /// A room's community, overrides, moderator or join state changed.
     Room(String),
+    /// A room's current state changed (events arrived over federation or a resync replaced it).
+    RoomState(String),
     /// A keyword template was created, updated or deleted.
     KeywordTemplate(String),
     /// Notifications may have been missed (listener reconnected, or the receiver lagged):

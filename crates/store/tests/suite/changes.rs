@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use palisade_store::{Backend, Community, ConfigChange, JoinState, Store};
+use palisade_store::{Backend, Community, ConfigChange, JoinState, StateEvent, Store};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -47,8 +47,21 @@ async fn changes_reach_subscribers(db: &TestDb) {
     writer.put_keyword_template("t", "body").await.unwrap();
     assert_eq!(next(&mut rx).await, ConfigChange::KeywordTemplate("t".to_owned()));
 
-    // Non-config writes are not announced.
-    writer.replace_room_state("!r:x", &[], 5).await.unwrap();
+    // Room state is announced, for cached room snapshots (and the policy lists they read).
+    let topic = StateEvent {
+        event_type: "m.room.topic".to_owned(),
+        state_key: String::new(),
+        event_id: "$topic".to_owned(),
+        event: json!({"type": "m.room.topic", "state_key": "", "content": {"topic": "t"}}),
+    };
+    writer.put_state_events("!r:x", std::slice::from_ref(&topic)).await.unwrap();
+    assert_eq!(next(&mut rx).await, ConfigChange::RoomState("!r:x".to_owned()));
+    writer.replace_room_state("!r:x", &[topic], 5).await.unwrap();
+    assert_eq!(next(&mut rx).await, ConfigChange::RoomState("!r:x".to_owned()));
+    writer.replace_room_state("!r:x", &[], 6).await.unwrap();
+    assert_eq!(next(&mut rx).await, ConfigChange::RoomState("!r:x".to_owned()));
+
+    // Other writes are not announced.
     writer.hellban("c1", "@u:x", 10).await.unwrap();
     writer.delete_room("!r:x").await.unwrap();
     assert_eq!(next(&mut rx).await, ConfigChange::Room("!r:x".to_owned()), "deletion is the next change");
@@ -90,4 +103,17 @@ async fn postgres_listener_reconnects_and_asks_for_resync() {
     }
     observer.close().await;
     db.cleanup().await;
+}
+
+/// SQLite: a write by another process on the same file (here: a second store on it, with its own connections) is
+/// announced as a resync within a couple of seconds, so the server's caches see changes made with the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_announces_writes_by_other_processes_as_resync() {
+    let db = crate::harness::sqlite().await;
+    let mut rx = db.store.subscribe_changes().await.unwrap();
+    let other = db.reopen().await;
+    other.put_community(&Community::new("c2", "Two")).await.unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.expect("announced within 3 s");
+    assert_eq!(change.unwrap(), ConfigChange::Resync);
+    other.close().await;
 }

@@ -49,3 +49,27 @@ async fn state_is_shared_between_handles(db: &TestDb) {
 }
 
 both_backends!(hellbans_expire_and_extend, frequency_window_slides, state_is_shared_between_handles);
+
+/// SQLite answers hellban lookups from memory; a ban or lift written by another process (the CLI) is seen within
+/// a few seconds all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sees_hellbans_written_by_other_processes() {
+    let db = crate::harness::sqlite().await;
+    let other = db.reopen().await;
+    assert_eq!(db.store.hellban_expiry("c1", "@u:x", 0).await.unwrap(), None, "loads the (empty) table");
+    other.hellban("c1", "@u:x", i64::MAX).await.unwrap();
+    let seen = async {
+        while db.store.hellban_expiry("c1", "@u:x", 0).await.unwrap().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(4), seen).await.expect("ban seen within 4 s");
+    assert!(other.lift_hellban("c1", "@u:x").await.unwrap());
+    let lifted = async {
+        while db.store.hellban_expiry("c1", "@u:x", 0).await.unwrap().is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(4), lifted).await.expect("lift seen within 4 s");
+    other.close().await;
+}

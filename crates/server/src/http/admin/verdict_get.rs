@@ -37,8 +37,8 @@ pub(super) async fn get(
     Ok(ok(&json!({"event_id": event_id, "verdicts": verdicts.iter().map(verdict_json).collect::<Vec<_>>()})))
 }
 
-/// A stored verdict as the API shows it.
-pub(super) fn verdict_json(verdict: &StoredVerdict) -> Value {
+/// A stored verdict as the API (and `palisade community verdict`) shows it.
+pub(crate) fn verdict_json(verdict: &StoredVerdict) -> Value {
     json!({
         "room_id": verdict.room_id,
         "event_id": verdict.event_id,
@@ -46,6 +46,39 @@ pub(super) fn verdict_json(verdict: &StoredVerdict) -> Value {
         "harms": verdict.harms,
         "expiry_ms": verdict.expiry_ms,
         "decided_at_ms": verdict.decided_at_ms,
-        "trace": if verdict.trace.is_array() { verdict.trace.clone() } else { json!([]) },
+        "trace": trace_json(&verdict.trace),
     })
+}
+
+/// A stored trace as shown: an array (anything else shows as empty) whose entries' `outcome` is lowercase like
+/// `class`. Traces stored by earlier versions hold the capitalised names (`Prohibited`).
+fn trace_json(trace: &Value) -> Value {
+    let Some(entries) = trace.as_array() else { return json!([]) };
+    let mut entries = entries.clone();
+    for entry in &mut entries {
+        if let Some(outcome) = entry.get_mut("outcome")
+            && let Some(lower) = outcome.as_str().map(str::to_ascii_lowercase)
+        {
+            *outcome = Value::String(lower);
+        }
+    }
+    Value::Array(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_outcomes_are_shown_in_lowercase_even_when_stored_capitalised() {
+        let stored = json!([
+            {"filter": "keyword", "outcome": "Prohibited", "mode": "shadow", "reason": "r"},
+            {"filter": "mentions", "outcome": "neutral", "mode": "enforce", "reason": "r"},
+        ]);
+        let shown = trace_json(&stored);
+        assert_eq!(shown[0]["outcome"], "prohibited");
+        assert_eq!(shown[1]["outcome"], "neutral");
+        assert_eq!(shown[0]["filter"], "keyword");
+        assert_eq!(trace_json(&Value::Null), json!([]));
+    }
 }

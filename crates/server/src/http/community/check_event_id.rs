@@ -20,7 +20,6 @@ use crate::{
         AppState, MatrixError,
         admin::{ApiSettings, HARMS_FIELD, api_error, internal, not_found, ok, parse_json},
     },
-    sign::RoomContext,
 };
 
 #[derive(Debug, Deserialize)]
@@ -40,13 +39,16 @@ pub(super) async fn post(
         return answer(verdict.class == VerdictClass::Prohibited, &verdict.harms);
     }
     let pdu = fetch(&state, &settings, &request.event_id).await?;
-    let context = RoomContext::load(&state.store, pdu.room_id().as_str())
+    let context = state
+        .evaluator
+        .room_context(&state, pdu.room_id().as_str())
         .await
         .map_err(|e| api_error(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()))?;
-    check_event_signatures(&state, &pdu, &mut KeyMemo::default()).await.map_err(|e| {
+    let verified = check_event_signatures(&state, &pdu, &mut KeyMemo::default()).await.map_err(|e| {
         api_error(StatusCode::BAD_REQUEST, "M_FORBIDDEN", format!("Bad event signatures: {e}"))
     })?;
-    let verdict = state.evaluator.verdict(&state, &context, &pdu).await.map_err(|e| e.to_matrix_error())?;
+    let verdict =
+        state.evaluator.verdict(&state, &context, &pdu, &verified).await.map_err(|e| e.to_matrix_error())?;
     answer(verdict.class() == palisade_policy::ContentClass::Prohibited, &verdict.harms)
 }
 
@@ -89,7 +91,7 @@ async fn parse(state: &AppState, response: &Value, event_id: &str) -> Result<Pdu
     let [pdu] = pdus.as_slice() else { return Err("expected exactly one PDU".to_owned()) };
     let object = canonical_json::from_value(pdu.clone()).map_err(|e| e.to_string())?;
     let room_id = pdu.get("room_id").and_then(Value::as_str).ok_or("the PDU has no room_id")?;
-    let context = RoomContext::load(&state.store, room_id).await.map_err(|e| e.to_string())?;
+    let context = state.evaluator.room_context(state, room_id).await.map_err(|e| e.to_string())?;
     let pdu = Pdu::from_object(object, &context.version).map_err(|e| e.to_string())?;
     if pdu.event_id().as_str() != event_id {
         return Err(format!("the server returned event {} instead", pdu.event_id()));

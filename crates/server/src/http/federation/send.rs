@@ -185,7 +185,7 @@ async fn check_pdu(state: &AppState, raw: &RawValue, memo: &mut KeyMemo) -> Resu
         return rejected(Some(pdu.event_id().to_string()), "room_id does not match the event");
     }
     Ok(match check_event_signatures(state, &pdu, memo).await {
-        Ok(()) => PduOutcome::Accepted(pdu),
+        Ok(_) => PduOutcome::Accepted(pdu),
         Err(reason) => PduOutcome::Rejected { event_id: Some(pdu.event_id().to_string()), reason },
     })
 }

@@ -1,0 +1,95 @@
+//! Verdicts decided or read lately, kept in memory. Every server in a room asks about the same event within
+//! seconds, and a stored verdict never changes, so those asks need not reach the store.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Mutex,
+};
+
+use super::DecidedVerdict;
+
+/// How many verdicts are kept by default: a few seconds of a busy instance's traffic, a few MB.
+const DEFAULT_CAPACITY: usize = 16_384;
+
+/// The latest verdicts by evaluation key; the oldest is forgotten first.
+#[derive(Debug)]
+pub(super) struct RecentVerdicts {
+    capacity: usize,
+    inner: Mutex<Recent>,
+}
+
+#[derive(Debug, Default)]
+struct Recent {
+    verdicts: HashMap<String, DecidedVerdict>,
+    oldest_first: VecDeque<String>,
+}
+
+impl Default for RecentVerdicts {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl RecentVerdicts {
+    /// Keeps up to `capacity` verdicts.
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        Self { capacity, inner: Mutex::new(Recent::default()) }
+    }
+
+    /// The verdict kept for `key`, if any.
+    pub(super) fn get(&self, key: &str) -> Option<DecidedVerdict> {
+        self.lock().verdicts.get(key).cloned()
+    }
+
+    /// Keeps `verdict` for `key`, forgetting the oldest when full.
+    pub(super) fn insert(&self, key: &str, verdict: &DecidedVerdict) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut recent = self.lock();
+        if recent.verdicts.contains_key(key) {
+            return;
+        }
+        recent.verdicts.insert(key.to_owned(), verdict.clone());
+        recent.oldest_first.push_back(key.to_owned());
+        while recent.oldest_first.len() > self.capacity {
+            if let Some(oldest) = recent.oldest_first.pop_front() {
+                recent.verdicts.remove(&oldest);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_policy::ContentClass;
+
+    use super::*;
+
+    fn verdict(harm: &str) -> DecidedVerdict {
+        DecidedVerdict::new(ContentClass::Prohibited, vec![harm.to_owned()], None)
+    }
+
+    #[test]
+    fn keeps_the_latest_and_forgets_the_oldest_first() {
+        let recent = RecentVerdicts::with_capacity(2);
+        recent.insert("a", &verdict("1"));
+        recent.insert("b", &verdict("2"));
+        recent.insert("a", &verdict("ignored: a verdict is kept once"));
+        recent.insert("c", &verdict("3"));
+        assert_eq!(recent.get("a"), None);
+        assert_eq!(recent.get("b"), Some(verdict("2")));
+        assert_eq!(recent.get("c"), Some(verdict("3")));
+    }
+
+    #[test]
+    fn capacity_zero_keeps_nothing() {
+        let recent = RecentVerdicts::with_capacity(0);
+        recent.insert("a", &verdict("1"));
+        assert_eq!(recent.get("a"), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! Room contexts kept between requests. Every `/sign` needs its room's state, config and policy-list rules;
+//! reading them from the store each time would cost more than the cryptography. A context is dropped when the
+//! store announces ([`Store::subscribe_changes`]) a change to anything it was built from: SQLite announces before
+//! the write returns, PostgreSQL within milliseconds and to every instance.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use palisade_store::{ConfigChange, Store};
+use tokio::sync::{OnceCell, broadcast};
+use tracing::warn;
+
+use super::{RoomContext, SignError};
+
+/// Joined rooms' contexts by room ID.
+#[derive(Debug, Default)]
+pub(super) struct RoomContextCache {
+    /// The store's change feed; `None` if subscribing failed, and then nothing is kept.
+    changes: OnceCell<Option<Mutex<broadcast::Receiver<ConfigChange>>>>,
+    contexts: RwLock<HashMap<String, Arc<RoomContext>>>,
+    /// Counts changes seen: a context loaded while one arrived may predate it, so it is used once, not kept.
+    changes_seen: AtomicU64,
+}
+
+impl RoomContextCache {
+    /// The context of `room_id`, from memory or from `load`.
+    pub(super) async fn get_or_load<Load, Loading>(
+        &self,
+        store: &Arc<dyn Store>,
+        room_id: &str,
+        load: Load,
+    ) -> Result<Arc<RoomContext>, SignError>
+    where
+        Load: FnOnce() -> Loading,
+        Loading: Future<Output = Result<RoomContext, SignError>>,
+    {
+        let Some(changes) = self.changes(store).await else { return load().await.map(Arc::new) };
+        self.apply(changes);
+        if let Some(context) = read(&self.contexts).get(room_id) {
+            return Ok(Arc::clone(context));
+        }
+        let seen_before = self.changes_seen.load(Ordering::SeqCst);
+        let context = Arc::new(load().await?);
+        self.apply(changes);
+        if self.changes_seen.load(Ordering::SeqCst) == seen_before {
+            write(&self.contexts).insert(room_id.to_owned(), Arc::clone(&context));
+        }
+        Ok(context)
+    }
+
+    async fn changes(&self, store: &Arc<dyn Store>) -> Option<&Mutex<broadcast::Receiver<ConfigChange>>> {
+        self.changes
+            .get_or_init(|| async {
+                match store.subscribe_changes().await {
+                    Ok(receiver) => Some(Mutex::new(receiver)),
+                    Err(error) => {
+                        warn!(%error, "no store change feed; room contexts are read for every request");
+                        None
+                    }
+                }
+            })
+            .await
+            .as_ref()
+    }
+
+    /// Drops the contexts that announced changes touch.
+    fn apply(&self, changes: &Mutex<broadcast::Receiver<ConfigChange>>) {
+        let mut receiver = changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            let change = match receiver.try_recv() {
+                Ok(change) => change,
+                // Missed some: anything may have changed.
+                Err(broadcast::error::TryRecvError::Lagged(_)) => ConfigChange::Resync,
+                Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => return,
+            };
+            self.changes_seen.fetch_add(1, Ordering::SeqCst);
+            write(&self.contexts).retain(|_, context| !context.built_from(&change));
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use palisade_store::{JoinState, Room};
+    use serde_json::json;
+
+    use crate::sign::test_room::{Room12, protected_room};
+
+    async fn context(room: &Room12, room_id: &str) -> Arc<crate::sign::RoomContext> {
+        room.state.evaluator.room_context(&room.state, room_id).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_context_is_kept_until_something_it_was_built_from_changes() {
+        let room = protected_room().await;
+        let first = context(&room, &room.room_id).await;
+        assert!(Arc::ptr_eq(&first, &context(&room, &room.room_id).await), "read again without a change");
+
+        // Another room's state and another community's config are not this room's business.
+        room.state.store.put_community(&palisade_store::Community::new("other", "Other")).await.unwrap();
+        let kept = context(&room, &room.room_id).await;
+        assert!(Arc::ptr_eq(&first, &kept));
+
+        room.put_state("m.room.topic", "", json!({"topic": "new"}), 20).await;
+        let after_state = context(&room, &room.room_id).await;
+        assert!(!Arc::ptr_eq(&first, &after_state), "state changed");
+
+        let config = json!({"refusal_message": "Ask the moderators"});
+        assert!(room.state.store.set_community_config("default", &config).await.unwrap());
+        let after_config = context(&room, &room.room_id).await;
+        assert_eq!(after_config.config.refusal_message, "Ask the moderators");
+
+        room.state.store.put_keyword_template("t", "spam").await.unwrap();
+        let after_template = context(&room, &room.room_id).await;
+        assert_eq!(after_template.settings.keyword_templates.get("t").map(String::as_str), Some("spam"));
+
+        room.state.store.set_room_join_state(&room.room_id, JoinState::Left).await.unwrap();
+        let left = room.state.evaluator.room_context(&room.state, &room.room_id).await;
+        assert!(left.is_err(), "a room we left is unknown at once");
+    }
+
+    #[tokio::test]
+    async fn a_policy_list_change_reaches_the_rooms_that_read_the_list() {
+        let room = protected_room().await;
+        let list_id = "!list:palisade.example.org";
+        room.state
+            .store
+            .put_room(&Room {
+                room_id: list_id.to_owned(),
+                room_version: "10".to_owned(),
+                community_id: "default".to_owned(),
+                join_state: JoinState::Joined,
+                moderator_user_id: None,
+                overrides: None,
+                last_state_update_ms: 0,
+            })
+            .await
+            .unwrap();
+        let config = json!({"policy_list_room_ids": [list_id]});
+        assert!(room.state.store.set_community_config("default", &config).await.unwrap());
+        assert!(context(&room, &room.room_id).await.snapshot.policy_rules.is_empty());
+
+        let rule = json!({"entity": "@spammer:example.org", "recommendation": "m.ban", "reason": "spam"});
+        let event = json!({"type": "m.policy.rule.user", "state_key": "r1", "content": rule});
+        let row = palisade_store::StateEvent {
+            event_type: "m.policy.rule.user".to_owned(),
+            state_key: "r1".to_owned(),
+            event_id: "$r1".to_owned(),
+            event,
+        };
+        room.state.store.put_state_events(list_id, &[row]).await.unwrap();
+        let rules = &context(&room, &room.room_id).await.snapshot.policy_rules;
+        assert!(rules.check_user("@spammer:example.org").is_some(), "the new rule applies at once");
+    }
+}
