@@ -23,6 +23,7 @@ pub mod server_acl;
 pub mod server_keys;
 pub mod signing;
 pub mod unstable;
+pub mod verifying_keys;
 pub mod x_matrix;
 
 pub use canonical_json::{CanonicalJsonError, CanonicalObject};

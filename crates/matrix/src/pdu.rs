@@ -21,6 +21,9 @@ use fields::{FIELD_RULES, FieldKind, Requirement};
 #[derive(Clone, Debug)]
 pub struct Pdu {
     object: CanonicalObject,
+    /// The redacted event without `signatures` and `unsigned` in canonical form: what the sender's and the policy
+    /// server's signatures cover and the reference hash hashes, serialised once.
+    signing_input: String,
     version: RoomVersion,
     event_id: OwnedEventId,
     room_id: OwnedRoomId,
@@ -109,8 +112,9 @@ impl Pdu {
         let sender = parse_sender(&object)?;
         let room_id = room_id_of(&object, version)?;
         check_content_hash(&object)?;
-        let event_id = event_id::event_id(&object, version)?;
-        Ok(Self { object, version: version.clone(), event_id, room_id, sender })
+        let signing_input = redaction::event_signing_input(&object, version)?;
+        let event_id = event_id::event_id_with_signing_input(&object, &signing_input, version)?;
+        Ok(Self { object, signing_input, version: version.clone(), event_id, room_id, sender })
     }
 
     /// The event ID (taken from the event in v1/v2, derived from the reference hash from v3 on).
@@ -179,9 +183,11 @@ impl Pdu {
         redaction::redaction_target(&self.object, &self.version)
     }
 
-    /// The exact bytes the policy server signs.
-    pub fn policy_signing_input(&self) -> Result<String, RedactionError> {
-        redaction::policy_signing_input(&self.object, &self.version)
+    /// The exact bytes event signatures cover, the policy server's included: the redacted event without
+    /// `signatures` and `unsigned`. (The policy signature also leaves out `event_id` in rooms whose event IDs are
+    /// hashes; a PDU never holds one there, see [`Pdu::from_object`].)
+    pub fn signing_input(&self) -> &str {
+        &self.signing_input
     }
 
     /// The reference hash (which is also the event ID without `$` from v3 on).

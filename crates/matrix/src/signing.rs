@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use ruma::{
     CanonicalJsonValue, OwnedServerName,
     serde::Base64,
-    signatures::{PublicKeyMap, PublicKeySet, Verified},
+    signatures::{PublicKeyMap, PublicKeySet},
 };
 
 use crate::{
     CanonicalObject, Pdu, RoomPolicy, RoomVersion, SigningKey,
     keys::POLICY_SERVER_KEY_ID,
     redaction::{RedactionError, policy_signing_input},
+    verifying_keys,
 };
 
 /// Public keys of servers, by server name and key ID, used to verify signatures.
@@ -82,12 +83,42 @@ pub fn signing_key_ids(pdu: &Pdu) -> BTreeMap<String, Vec<String>> {
 /// Verifies that every required signer signed the event with a key in `keys`.
 ///
 /// The content hash was already checked when the [`Pdu`] was parsed, so only the signatures are checked here.
+///
+/// As in ruma and Synapse, every signature of a required signer by a key in `keys` must verify, at least one must
+/// exist, and signatures by other keys or algorithms are ignored.
 pub fn verify_event_signatures(pdu: &Pdu, keys: &VerifyKeys) -> Result<(), SignatureError> {
-    match ruma::signatures::verify_event(keys.as_map(), pdu.as_object(), pdu.version().rules()) {
-        Ok(Verified::All) => Ok(()),
-        Ok(Verified::Signatures) => Err(SignatureError("content hash does not match".to_owned())),
-        Err(e) => Err(SignatureError(e.to_string())),
+    let signatures = pdu
+        .as_object()
+        .get("signatures")
+        .and_then(CanonicalJsonValue::as_object)
+        .ok_or_else(|| SignatureError("the event has no `signatures` object".to_owned()))?;
+    for server in required_signers(pdu)? {
+        let by_server = signatures
+            .get(server.as_str())
+            .and_then(CanonicalJsonValue::as_object)
+            .ok_or_else(|| SignatureError(format!("no signatures from {server}")))?;
+        let mut checked = false;
+        for (key_id, signature) in by_server {
+            let Some(public_key) = keys.public_key(server.as_str(), key_id) else { continue };
+            if !key_id.starts_with("ed25519:") {
+                continue;
+            }
+            let signature = signature
+                .as_str()
+                .and_then(|s| crate::keys::lenient_base64::decode(s).ok())
+                .ok_or_else(|| SignatureError(format!("signatures.{server}.{key_id} is not base64")))?;
+            if !verifying_keys::verify(&public_key, pdu.signing_input().as_bytes(), &signature) {
+                return Err(SignatureError(format!(
+                    "the signature of {server} with {key_id} does not verify"
+                )));
+            }
+            checked = true;
+        }
+        if !checked {
+            return Err(SignatureError(format!("no signature from {server} by a known ed25519 key")));
+        }
     }
+    Ok(())
 }
 
 /// Adds the content hash and `origin`'s signature to an event we create (joins, leaves), as the spec's "signing
@@ -125,7 +156,7 @@ pub fn sign_as_policy_server(
     server_name: &str,
     policy_key: &SigningKey,
 ) -> Result<PolicySignature, RedactionError> {
-    let input = pdu.policy_signing_input()?;
+    let input = pdu.signing_input();
     Ok(PolicySignature {
         server_name: server_name.to_owned(),
         signature: policy_key.sign_base64(input.as_bytes()),

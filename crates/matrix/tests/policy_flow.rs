@@ -230,3 +230,60 @@ fn signed_with_key_finds_a_signature_by_a_given_key() {
     assert!(palisade_matrix::signing::signed_with_key(&message, &v12(), &origin.public_key()).unwrap());
     assert!(!palisade_matrix::signing::signed_with_key(&message, &v12(), &key(5, "x").public_key()).unwrap());
 }
+
+/// `Pdu` serialises the signing input once and derives everything else from it: the event ID must equal ruma's
+/// reference hash, the policy signing input must equal the separately computed one, and the origin signature check
+/// must agree with ruma's, in every room version.
+#[test]
+fn one_serialisation_serves_the_event_id_and_every_signature_in_each_room_version() {
+    use palisade_matrix::{RoomVersion, canonical_json, event_id, redaction, signing::hash_and_sign_event};
+    let origin = key(1, "a_1");
+    for version in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"] {
+        let room_version = RoomVersion::parse(version).unwrap();
+        let mut event = canonical_json::from_value(serde_json::json!({
+            "type": "m.room.message", "room_id": "!r:origin.example.org", "sender": "@a:origin.example.org",
+            "origin": "origin.example.org", "origin_server_ts": 5, "depth": 3, "prev_events": [], "auth_events": [],
+            "content": {"body": "hello", "msgtype": "m.text"}, "unsigned": {"age": 1},
+        }))
+        .unwrap();
+        if room_version.event_id_in_event() {
+            event.insert("event_id".into(), CanonicalJsonValue::String("$e1:origin.example.org".into()));
+            event.insert("prev_events".into(), CanonicalJsonValue::Array(Vec::new()));
+        }
+        hash_and_sign_event(&mut event, "origin.example.org", &origin, &room_version).unwrap();
+        let pdu = Pdu::parse(&to_bytes(&event), &room_version).unwrap();
+
+        assert_eq!(pdu.event_id(), &event_id::event_id(&event, &room_version).unwrap(), "v{version}");
+        assert_eq!(
+            pdu.signing_input(),
+            redaction::policy_signing_input(&event, &room_version).unwrap(),
+            "v{version}"
+        );
+        assert_eq!(
+            pdu.signing_input(),
+            redaction::event_signing_input(&event, &room_version).unwrap(),
+            "v{version}"
+        );
+        let keys = origin_keys(&origin);
+        verify_event_signatures(&pdu, &keys).unwrap();
+        let ruma_keys = ruma::signatures::PublicKeyMap::from([(
+            "origin.example.org".to_owned(),
+            ruma::signatures::PublicKeySet::from([(
+                origin.key_id(),
+                ruma::serde::Base64::new(origin.public_key().to_vec()),
+            )]),
+        )]);
+        assert!(
+            ruma::signatures::verify_event(&ruma_keys, &event, &ruma_room_version_rules(version)).is_ok()
+        );
+
+        // Another key under the same key ID does not verify.
+        let mut wrong = VerifyKeys::new();
+        wrong.insert("origin.example.org", &origin.key_id(), &key(9, "a_1").public_key());
+        assert!(verify_event_signatures(&pdu, &wrong).is_err(), "v{version}");
+    }
+}
+
+fn ruma_room_version_rules(version: &str) -> ruma::room_version_rules::RoomVersionRules {
+    ruma::RoomVersionId::try_from(version).unwrap().rules().unwrap()
+}

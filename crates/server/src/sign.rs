@@ -83,7 +83,15 @@ impl SignOutcome {
 
 /// Decides on one `/sign` request from `origin`, whose X-Matrix signature the caller has already checked.
 pub async fn sign(state: &AppState, origin: &ServerName, body: &[u8]) -> Result<SignOutcome, SignError> {
-    let object = canonical_json::parse_object(body)?;
+    sign_object(state, origin, canonical_json::parse_object(body)?).await
+}
+
+/// [`sign`] for a body already parsed (as the X-Matrix check parses it).
+pub async fn sign_object(
+    state: &AppState,
+    origin: &ServerName,
+    object: CanonicalObject,
+) -> Result<SignOutcome, SignError> {
     let room_id = room_id_of(&object)?;
     let context = state.evaluator.room_context(state, &room_id).await?;
     let pdu = Pdu::from_object(object, &context.version)?;

@@ -32,6 +32,10 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(Arc<sqlx::Error>),
 
+    /// SQLite reported an error on a connection opened outside sqlx (see `sqlite/verdict_lookup.rs`).
+    #[error("database error: {0}")]
+    Sqlite(Arc<rusqlite::Error>),
+
     /// A stored value could not be decoded into its record type (a corrupt or hand-edited row).
     #[error("corrupt stored value in {table}: {reason}")]
     Corrupt {
@@ -58,6 +62,12 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         Self::Database(Arc::new(err))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Sqlite(Arc::new(err))
     }
 }
 

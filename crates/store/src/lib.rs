@@ -22,6 +22,7 @@ mod schema;
 mod sqlite;
 mod store;
 mod token;
+mod verdict_reader;
 mod verdict_writer;
 
 pub use admin::{VerdictCount, VerdictCursor, VerdictQuery};
@@ -40,4 +41,5 @@ pub use records::{
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use store::{Backend, Store};
 pub use token::hash_access_token;
+pub use verdict_reader::{ReadBatch, VerdictReader};
 pub use verdict_writer::{GroupCommit, VerdictWriter, WriterStats};

@@ -183,6 +183,10 @@ impl Store for PgStore {
         queries::insert_verdicts_if_absent(&self.pool, verdicts).await
     }
 
+    async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>> {
+        queries::get_verdicts(&self.pool, keys).await
+    }
+
     async fn get_verdict(
         &self,
         room_id: &str,

@@ -3,6 +3,7 @@
 mod hellban_mirror;
 mod other_writers;
 mod queries;
+mod verdict_lookup;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,6 +24,7 @@ use crate::{
     StateEvent, Store, StoreResult, StoredVerdict, VerdictLookup,
 };
 use hellban_mirror::HellbanMirror;
+use verdict_lookup::InlineVerdictReads;
 
 /// Migrations for SQLite, embedded at compile time.
 static MIGRATOR: Migrator = sqlx::sqlx_macros::migrate!("migrations/sqlite");
@@ -55,6 +57,8 @@ pub struct SqliteStore {
     changes: broadcast::Sender<ConfigChange>,
     /// Active hellbans, answered from memory.
     hellbans: Arc<HellbanMirror>,
+    /// Verdict lookups on the caller's thread (file databases only; in memory, `reader` is the writer).
+    verdict_reads: Option<Arc<InlineVerdictReads>>,
 }
 
 impl SqliteStore {
@@ -68,6 +72,8 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let in_memory = is_in_memory(url);
+        let verdict_reads =
+            (!in_memory).then(|| Arc::new(InlineVerdictReads::new(options.get_filename(), BUSY_TIMEOUT)));
         // An in-memory database lives only as long as a connection to it, and separate pools would
         // need shared-cache locking, so it gets one pinned connection for everything.
         // No ping before each use (sqlx's default): a connection to a local file does not drop, and the ping is
@@ -95,7 +101,7 @@ impl SqliteStore {
         if !in_memory {
             other_writers::watch(writer.clone(), changes.downgrade(), Arc::downgrade(&hellbans)).await;
         }
-        Ok(Self { writer, reader, changes, hellbans })
+        Ok(Self { writer, reader, changes, hellbans, verdict_reads })
     }
 
     /// The settings SQLite actually applied on the writer connection (for health checks and tests).
@@ -265,13 +271,30 @@ impl Store for SqliteStore {
         queries::insert_verdicts_if_absent(&self.writer, verdicts).await
     }
 
+    async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>> {
+        match &self.verdict_reads {
+            Some(reads) => reads.get_verdicts(keys),
+            None => queries::get_verdicts(&self.reader, keys).await,
+        }
+    }
+
+    fn reads_verdicts_inline(&self) -> bool {
+        self.verdict_reads.is_some()
+    }
+
     async fn get_verdict(
         &self,
         room_id: &str,
         event_id: &str,
         reference_hash: Option<&str>,
     ) -> StoreResult<VerdictLookup> {
-        queries::get_verdict(&self.reader, room_id, event_id, reference_hash).await
+        match &self.verdict_reads {
+            Some(reads) => {
+                let stored = reads.get_verdicts(&[(room_id, event_id)])?.pop().flatten();
+                Ok(VerdictLookup::of(stored, reference_hash))
+            }
+            None => queries::get_verdict(&self.reader, room_id, event_id, reference_hash).await,
+        }
     }
 
     async fn delete_community(&self, community_id: &str) -> StoreResult<bool> {

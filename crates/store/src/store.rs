@@ -96,6 +96,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`Store::insert_verdict_if_absent`] for many verdicts in one transaction (group commit);
     /// results are in input order.
     async fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>>;
+    /// The verdicts stored for many `(room_id, event_id)` keys in one query, in input order (`None` where
+    /// absent); callers check [`StoredVerdict::matches_reference`] themselves. See [`crate::VerdictReader`].
+    async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>>;
+    /// Whether verdict lookups answer on the caller's thread without waiting (so batching them gains nothing).
+    fn reads_verdicts_inline(&self) -> bool {
+        false
+    }
     /// The stored verdict for an event, checked against the event's reference hash.
     async fn get_verdict(
         &self,

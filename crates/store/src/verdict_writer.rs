@@ -98,7 +98,14 @@ async fn run(
     while let Some(first) = receiver.recv().await {
         let deadline = Instant::now() + limits.max_wait;
         let mut batch = vec![first];
+        // Whatever queued while the previous batch committed joins without waiting.
         while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        while batch.len() < max_batch && !limits.max_wait.is_zero() {
             match timeout_at(deadline, receiver.recv()).await {
                 Ok(Some(request)) => batch.push(request),
                 Ok(None) | Err(_) => break,
@@ -112,17 +119,18 @@ async fn run(
 
 /// Writes one batch and answers its callers (each gets the same error if the transaction failed).
 async fn commit(store: &dyn Store, batch: Vec<Request>) {
-    let verdicts: Vec<StoredVerdict> = batch.iter().map(|r| r.verdict.clone()).collect();
+    let (verdicts, replies): (Vec<StoredVerdict>, Vec<_>) =
+        batch.into_iter().map(|r| (r.verdict, r.reply)).unzip();
     match store.insert_verdicts_if_absent(&verdicts).await {
         Ok(stored) => {
-            for (request, verdict) in batch.into_iter().zip(stored) {
+            for (reply, verdict) in replies.into_iter().zip(stored) {
                 // A caller that gave up (dropped its future) needs no answer.
-                let _ = request.reply.send(Ok(verdict));
+                let _ = reply.send(Ok(verdict));
             }
         }
         Err(err) => {
-            for request in batch {
-                let _ = request.reply.send(Err(err.clone()));
+            for reply in replies {
+                let _ = reply.send(Err(err.clone()));
             }
         }
     }

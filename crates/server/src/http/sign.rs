@@ -10,6 +10,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use palisade_matrix::canonical_json::CanonicalJsonValue;
 use serde_json::{Value, json};
 
 use super::{AppState, MatrixError, federation::FederationRequest};
@@ -32,12 +33,12 @@ enum Shape {
 
 /// `POST /_matrix/policy/v1/sign`.
 pub(super) async fn stable(State(state): State<AppState>, request: FederationRequest) -> Response {
-    answer(&state, &request, Shape::Stable).await
+    answer(&state, request, Shape::Stable).await
 }
 
 /// `POST /_matrix/policy/unstable/org.matrix.msc4284/sign`.
 pub(super) async fn unstable(State(state): State<AppState>, request: FederationRequest) -> Response {
-    answer(&state, &request, Shape::Unstable).await
+    answer(&state, request, Shape::Unstable).await
 }
 
 /// `POST /_matrix/policy/unstable/org.matrix.msc4284/event/{eventId}/check`: `{"recommendation": "ok" | "spam"}`.
@@ -49,7 +50,7 @@ pub(super) async fn legacy_check(
     if let Err(refusal) = admit(&state, &request) {
         return refusal.into_response();
     }
-    match sign::sign(&state, &request.origin, &request.body).await {
+    match decide(&state, request).await {
         Ok(outcome) if outcome.event_id() != event_id => MatrixError::new(
             StatusCode::BAD_REQUEST,
             "M_BAD_JSON",
@@ -64,11 +65,20 @@ pub(super) async fn legacy_check(
     }
 }
 
-async fn answer(state: &AppState, request: &FederationRequest, shape: Shape) -> Response {
-    if let Err(refusal) = admit(state, request) {
+/// The decision on the request's body, parsed once: by the X-Matrix check when it was an object.
+async fn decide(state: &AppState, request: FederationRequest) -> Result<SignOutcome, sign::SignError> {
+    match request.content {
+        Some(CanonicalJsonValue::Object(object)) => sign::sign_object(state, &request.origin, object).await,
+        // Anything else is refused with the parser's own words.
+        _ => sign::sign(state, &request.origin, &request.body).await,
+    }
+}
+
+async fn answer(state: &AppState, request: FederationRequest, shape: Shape) -> Response {
+    if let Err(refusal) = admit(state, &request) {
         return refusal.into_response();
     }
-    let outcome = match sign::sign(state, &request.origin, &request.body).await {
+    let outcome = match decide(state, request).await {
         Ok(outcome) => outcome,
         Err(error) => return error.to_matrix_error().into_response(),
     };

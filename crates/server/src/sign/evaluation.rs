@@ -13,7 +13,10 @@ use palisade_policy::{
     decide,
     handles::{Clock, Handles, MediaScanner, TextClassifier},
 };
-use palisade_store::{EvaluationLock, GroupCommit, StoredVerdict, VerdictLookup, VerdictWriter, WriterStats};
+use palisade_store::{
+    EvaluationLock, GroupCommit, ReadBatch, StoredVerdict, VerdictLookup, VerdictReader, VerdictWriter,
+    WriterStats,
+};
 use tracing::warn;
 
 use super::{
@@ -78,6 +81,8 @@ pub struct Evaluator {
     contexts: RoomContextCache,
     /// Verdicts decided or read lately, so repeated asks skip the store.
     recent: RecentVerdicts,
+    /// Batched lookups of stored verdicts; started on first use over the request's store.
+    reader: OnceLock<VerdictReader>,
     /// Group commit of new verdicts; started on first use over the request's store unless given.
     writer: OnceLock<VerdictWriter>,
     /// Times this evaluator ran the filters (not counting verdicts read back).
@@ -103,6 +108,7 @@ impl Evaluator {
             in_flight: InFlight::default(),
             contexts: RoomContextCache::default(),
             recent: RecentVerdicts::default(),
+            reader: OnceLock::new(),
             writer: OnceLock::new(),
             evaluations: AtomicU64::new(0),
             webhooks: None,
@@ -169,6 +175,10 @@ impl Evaluator {
         self.writer.get().map(VerdictWriter::stats).unwrap_or_default()
     }
 
+    fn reader(&self, state: &AppState) -> &VerdictReader {
+        self.reader.get_or_init(|| VerdictReader::spawn(state.store.clone(), ReadBatch::default()))
+    }
+
     fn writer(&self, state: &AppState) -> &VerdictWriter {
         self.writer.get_or_init(|| VerdictWriter::spawn(state.store.clone(), GroupCommit::default()))
     }
@@ -217,7 +227,8 @@ impl Evaluator {
         if let Some(recent) = self.recent.get(&key) {
             return Ok(recent);
         }
-        if let Some(stored) = stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await? {
+        if let Some(stored) = self.stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await?
+        {
             self.recent.insert(&key, &stored);
             return Ok(stored);
         }
@@ -257,7 +268,8 @@ impl Evaluator {
             return Ok(recent);
         }
         if lock.as_ref().is_none_or(EvaluationLock::is_held)
-            && let Some(stored) = stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await?
+            && let Some(stored) =
+                self.stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await?
         {
             self.recent.insert(key, &stored);
             return Ok(stored);
@@ -324,6 +336,23 @@ impl Evaluator {
         Ok(DecidedVerdict::from_stored(&stored))
     }
 
+    /// The verdict stored for an event, if any; an event ID reused for other content is refused.
+    async fn stored_verdict(
+        &self,
+        state: &AppState,
+        room_id: &str,
+        event_id: &str,
+        reference_hash: Option<&str>,
+    ) -> Result<Option<DecidedVerdict>, SignError> {
+        match self.reader(state).get(room_id, event_id, reference_hash).await? {
+            VerdictLookup::Found(stored) => Ok(Some(DecidedVerdict::from_stored(&stored))),
+            VerdictLookup::ReferenceMismatch(_) => {
+                Err(SignError::BadPdu("this event ID was already used for different content".to_owned()))
+            }
+            VerdictLookup::Absent => Ok(None),
+        }
+    }
+
     /// The room's `refusal_message`, if its community or the room sets one.
     pub fn refusal_message(context: &RoomContext) -> Option<String> {
         Some(context.config.refusal_message.clone()).filter(|m| !m.trim().is_empty())
@@ -346,22 +375,6 @@ fn history_config(config: &EffectiveConfig) -> EffectiveConfig {
         }
     }
     config
-}
-
-/// The verdict stored for an event, if any; an event ID reused for other content is refused.
-async fn stored_verdict(
-    state: &AppState,
-    room_id: &str,
-    event_id: &str,
-    reference_hash: Option<&str>,
-) -> Result<Option<DecidedVerdict>, SignError> {
-    match state.store.get_verdict(room_id, event_id, reference_hash).await? {
-        VerdictLookup::Found(stored) => Ok(Some(DecidedVerdict::from_stored(&stored))),
-        VerdictLookup::ReferenceMismatch(_) => {
-            Err(SignError::BadPdu("this event ID was already used for different content".to_owned()))
-        }
-        VerdictLookup::Absent => Ok(None),
-    }
 }
 
 /// v1/v2 event IDs are chosen by the sender, so the content's reference hash is part of the verdict's key there.

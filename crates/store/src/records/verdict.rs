@@ -83,6 +83,17 @@ pub enum VerdictLookup {
     ReferenceMismatch(StoredVerdict),
 }
 
+impl VerdictLookup {
+    /// The lookup result for what is stored under an event's key, checked against the asked reference hash.
+    pub fn of(stored: Option<StoredVerdict>, reference_hash: Option<&str>) -> Self {
+        match stored {
+            None => Self::Absent,
+            Some(verdict) if verdict.matches_reference(reference_hash) => Self::Found(verdict),
+            Some(verdict) => Self::ReferenceMismatch(verdict),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

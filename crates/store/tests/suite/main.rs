@@ -24,5 +24,6 @@ mod replica;
 mod room_state;
 mod rooms;
 mod txns;
+mod verdict_reader;
 mod verdict_writer;
 mod verdicts;

@@ -11,6 +11,7 @@ use axum::{
 };
 use palisade_matrix::{
     OwnedServerName,
+    canonical_json::CanonicalJsonValue,
     x_matrix::{RequestTarget, XMatrixAuth, XMatrixError},
 };
 use tracing::debug;
@@ -39,6 +40,8 @@ pub struct FederationRequest {
     pub uri: String,
     /// The body, checked to be JSON when not empty.
     pub body: Bytes,
+    /// The body parsed as canonical JSON, as its signature covers it (`None` when empty).
+    pub content: Option<CanonicalJsonValue>,
 }
 
 /// Why a request was refused before reaching its handler.
@@ -99,10 +102,17 @@ impl FromRequest<AppState> for FederationRequest {
         let body = read_body(&parts.headers, body).await?;
         check_json(&body)?;
         let request = RequestTarget { method: parts.method.as_str(), uri: &target, body: &body };
-        let auth = authenticate(state, &credentials, request).await.inspect_err(|failure| {
+        let (auth, content) = authenticate(state, &credentials, request).await.inspect_err(|failure| {
             debug!(method = %parts.method, uri = %target, ?failure, "refused X-Matrix request");
         })?;
-        Ok(Self { origin: auth.origin, key_id: auth.key_id, method: parts.method, uri: target, body })
+        Ok(Self {
+            origin: auth.origin,
+            key_id: auth.key_id,
+            method: parts.method,
+            uri: target,
+            body,
+            content,
+        })
     }
 }
 
@@ -152,16 +162,16 @@ fn check_json(body: &[u8]) -> Result<(), AuthFailure> {
         .map_err(|e| AuthFailure::NotJson(e.to_string()))
 }
 
-/// The first credential that verifies; otherwise the first credential's failure.
+/// The first credential that verifies, with the parsed body; otherwise the first credential's failure.
 async fn authenticate(
     state: &AppState,
     credentials: &[XMatrixAuth],
     request: RequestTarget<'_>,
-) -> Result<XMatrixAuth, AuthFailure> {
+) -> Result<(XMatrixAuth, Option<CanonicalJsonValue>), AuthFailure> {
     let mut first_failure = None;
     for auth in credentials {
         match verify_one(state, auth, request).await {
-            Ok(()) => return Ok(auth.clone()),
+            Ok(content) => return Ok((auth.clone(), content)),
             Err(failure) => {
                 first_failure.get_or_insert(failure);
             }
@@ -174,7 +184,7 @@ async fn verify_one(
     state: &AppState,
     auth: &XMatrixAuth,
     request: RequestTarget<'_>,
-) -> Result<(), AuthFailure> {
+) -> Result<Option<CanonicalJsonValue>, AuthFailure> {
     // The destination is checked before any key is fetched: a request for another server costs no network.
     if let Some(destination) = &auth.destination
         && *destination != state.server_name
