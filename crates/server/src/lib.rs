@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod connection_limit;
 mod event_signatures;
 pub mod federation_setup;
 pub mod http;

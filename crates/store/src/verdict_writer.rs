@@ -14,7 +14,8 @@ use crate::{Store, StoreError, StoreResult, StoredVerdict};
 pub struct GroupCommit {
     /// Most verdicts written in one transaction.
     pub max_batch: usize,
-    /// Longest a verdict waits for company before its batch is committed.
+    /// Longest a batch waits for more verdicts after taking those already queued (zero by default:
+    /// waiting only delayed every answer, since verdicts queue anyway while a batch commits).
     pub max_wait: Duration,
     /// Requests that may queue before callers wait for room (back-pressure).
     pub queue: usize,
@@ -22,7 +23,7 @@ pub struct GroupCommit {
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        Self { max_batch: 128, max_wait: Duration::from_millis(1), queue: 4096 }
+        Self { max_batch: 128, max_wait: Duration::ZERO, queue: 4096 }
     }
 }
 
@@ -35,10 +36,11 @@ struct Request {
 
 /// Batches concurrent [`Store::insert_verdict_if_absent`] calls into one transaction.
 ///
-/// A single task collects requests until `max_batch` are waiting or `max_wait` has passed since
-/// the first, commits them together, and only then answers each caller: every answer is durable.
-/// While one batch commits, the next one fills, so batches grow with load and one fsync serves
-/// many requests. The task stops when the last clone of the writer is dropped.
+/// A single task takes every request queued (up to `max_batch`), waits up to `max_wait` for more
+/// (by default not at all), commits them together, and only then answers each caller: every answer
+/// is durable. While one batch commits, the next one fills, so batches grow with load and one fsync
+/// serves many requests, while a lone request is not held back. The task stops when the last clone
+/// of the writer is dropped.
 #[derive(Debug, Clone)]
 pub struct VerdictWriter {
     requests: mpsc::Sender<Request>,

@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::{
     config::{Config, Loaded},
+    connection_limit::{LimitedListener, MAX_CONNECTIONS},
     federation_setup::{self, FederationSetupError},
     http::{self, AppState, federation::InboundFederation},
     key_files::{self, KeyOrigin},
@@ -145,6 +146,7 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
         (Some(certificate), Some(private_key)) => {
             let tls = tls::load_server_config(certificate, private_key)?;
             let listener = TlsListener::new(listener, tls).map_err(listen_error)?;
+            let listener = LimitedListener::new(listener, MAX_CONNECTIONS);
             info!(%address, "listening (HTTPS) for federation and policy requests");
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown_signal())
@@ -154,7 +156,7 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
         // Validation refuses one file without the other, so this is plain HTTP behind a proxy.
         _ => {
             info!(%address, "listening (plain HTTP) for federation and policy requests");
-            axum::serve(listener, router)
+            axum::serve(LimitedListener::new(listener, MAX_CONNECTIONS), router)
                 .with_graceful_shutdown(shutdown_signal())
                 .await
                 .map_err(listen_error)
