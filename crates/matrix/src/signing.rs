@@ -107,7 +107,7 @@ pub fn verify_event_signatures(pdu: &Pdu, keys: &VerifyKeys) -> Result<(), Signa
                 .as_str()
                 .and_then(|s| crate::keys::lenient_base64::decode(s).ok())
                 .ok_or_else(|| SignatureError(format!("signatures.{server}.{key_id} is not base64")))?;
-            if !verifying_keys::verify(&public_key, pdu.signing_input().as_bytes(), &signature) {
+            if !verifying_keys::verify_remembered(&public_key, pdu.signing_input().as_bytes(), &signature) {
                 return Err(SignatureError(format!(
                     "the signature of {server} with {key_id} does not verify"
                 )));
