@@ -10,7 +10,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use palisade_matrix::ServerName;
+use palisade_matrix::{ServerName, path_segment};
 use palisade_store::{EduBatch, Store};
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
@@ -152,7 +152,7 @@ impl EduSender {
             return Transmitted::Hopeless(format!("{:?} is not a server name", batch.destination));
         };
         let body = transaction_body(self.client.server_name().as_str(), batch, now_ms);
-        let path = format!("/_matrix/federation/v1/send/{}", percent_encode(&batch.txn_id));
+        let path = format!("/_matrix/federation/v1/send/{}", path_segment::encode(&batch.txn_id));
         // The store paces retries per destination; the client's in-memory backoff would only second-guess it.
         let options = RequestOptions { ignore_backoff: true, unsigned: false };
         let outcome: Outcome<Value> =
@@ -213,19 +213,6 @@ fn log(destination: &str, outcome: &EduDelivery) {
         }
         EduDelivery::Dropped { txn_id, reason } => warn!(destination, txn_id, reason, "EDUs dropped"),
     }
-}
-
-/// Transaction IDs are our own KSUID-like IDs; anything else is escaped so the path stays one segment.
-fn percent_encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 fn wall_clock_ms() -> i64 {

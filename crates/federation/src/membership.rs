@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use palisade_matrix::{OwnedRoomId, OwnedServerName, OwnedUserId, Pdu, RoomVersion, SigningKey};
+use palisade_matrix::{
+    OwnedRoomId, OwnedServerName, OwnedUserId, Pdu, RoomVersion, SigningKey,
+    path_segment::encode as encode_segment,
+};
 use palisade_store::{JoinState, Room, Store};
 use serde_json::Value;
 
@@ -28,7 +31,7 @@ mod tests;
 pub use outcome::{JoinOutcome, LeaveOutcome, MembershipError};
 pub use resync::ResyncOutcome;
 
-use template::{Expected, MakeResponse, encode_segment, sign_template};
+use template::{Expected, MakeResponse, sign_template};
 use verify::{KeyCollector, verify_pdus};
 
 /// The room versions we offer in `make_join` (every version whose rules we implement).

@@ -14,6 +14,7 @@
 pub mod canonical_json;
 pub mod event_id;
 pub mod keys;
+pub mod path_segment;
 pub mod pdu;
 pub mod policy_command;
 pub mod redaction;

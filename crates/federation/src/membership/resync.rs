@@ -3,13 +3,14 @@
 //! room's state at it and `GET event` the event itself. Every PDU is signature-checked; the resident's resolved
 //! state then replaces the snapshot, as after a join.
 
-use palisade_matrix::{OwnedRoomId, OwnedServerName, OwnedUserId, RoomVersion};
+use palisade_matrix::{
+    OwnedRoomId, OwnedServerName, OwnedUserId, RoomVersion, path_segment::encode as encode_segment,
+};
 use palisade_store::JoinState;
 use serde_json::Value;
 
 use super::{
     Membership, MembershipError, force,
-    template::encode_segment,
     verify::{KeyCollector, verify_pdus},
 };
 

@@ -88,20 +88,6 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Percent-encodes one path segment (room and user IDs contain `!`, `@`, `:`): everything but RFC 3986
-/// unreserved characters is escaped.
-pub(crate) fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,12 +143,5 @@ mod tests {
             let result = sign_template(template, expected(), &version, "ps.test", &key);
             assert!(matches!(result, Err(MembershipError::BadTemplate(_))), "{field}");
         }
-    }
-
-    #[test]
-    fn encodes_ids_in_paths() {
-        assert_eq!(encode_segment("!abc:hs.test"), "%21abc%3Ahs.test");
-        assert_eq!(encode_segment("@u:localhost:8448"), "%40u%3Alocalhost%3A8448");
-        assert_eq!(encode_segment("$x/y+z"), "%24x%2Fy%2Bz");
     }
 }

@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use palisade_matrix::OwnedUserId;
+use palisade_matrix::{OwnedUserId, path_segment};
 use palisade_store::{OutboxItem, Store};
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
@@ -171,9 +171,9 @@ impl ModeratorRedactor {
         };
         let path = format!(
             "/_matrix/client/v3/rooms/{}/redact/{}/{}",
-            encode(&room_id),
-            encode(&event_id),
-            encode(&format!("policyserv_{event_id}"))
+            path_segment::encode(&room_id),
+            path_segment::encode(&event_id),
+            path_segment::encode(&format!("policyserv_{event_id}"))
         );
         let url = match self.url(moderator, &path) {
             Ok(url) => url,
@@ -273,19 +273,6 @@ fn sender_server(sender: &str) -> Option<String> {
     OwnedUserId::try_from(sender).ok().map(|user| user.server_name().to_string())
 }
 
-/// Percent-encodes one path segment.
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// Delivers queued moderator redactions until the runtime stops.
 pub fn spawn_worker(
     store: Arc<dyn Store>,
@@ -324,12 +311,6 @@ pub fn spawn_worker(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn path_segments_are_escaped() {
-        assert_eq!(encode("!room:example.org"), "%21room%3Aexample.org");
-        assert_eq!(encode("$abc/def+g"), "%24abc%2Fdef%2Bg");
-    }
 
     #[test]
     fn client_errors_are_final_and_server_errors_retried() {

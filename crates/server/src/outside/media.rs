@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use palisade_federation::{FederationClient, RequestOptions};
-use palisade_matrix::ServerName;
+use palisade_matrix::{ServerName, path_segment};
 use palisade_policy::mxc::MxcUri;
 
 use super::http::{OutsideError, OutsideHttp, OutsideRequest};
@@ -63,8 +63,8 @@ impl MediaDownloader {
             Source::Client { client_url, access_token } => {
                 let url = format!(
                     "{client_url}/_matrix/client/v1/media/download/{}/{}",
-                    escape_segment(&media.server_name),
-                    escape_segment(&media.media_id)
+                    path_segment::encode_keeping_colons(&media.server_name),
+                    path_segment::encode_keeping_colons(&media.media_id)
                 );
                 self.fetch(SERVICE, &url, access_token.as_deref()).await
             }
@@ -97,7 +97,10 @@ impl MediaDownloader {
         let failed = |reason: String| OutsideError::Transport { service: FEDERATION_SERVICE, reason };
         let origin = <&ServerName>::try_from(media.server_name.as_str())
             .map_err(|_| failed(format!("{:?} is not a server name", media.server_name)))?;
-        let path = format!("/_matrix/federation/v1/media/download/{}", escape_segment(&media.media_id));
+        let path = format!(
+            "/_matrix/federation/v1/media/download/{}",
+            path_segment::encode_keeping_colons(&media.media_id)
+        );
         let body = client
             .request_bytes(::http::Method::GET, origin, &path, None, RequestOptions::default())
             .await
@@ -176,19 +179,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|window| window == needle)
 }
 
-/// Percent-encodes everything but unreserved characters and `:` (server names carry ports).
-fn escape_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b':') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::{MediaPart, parse_multipart_mixed};
@@ -213,12 +203,5 @@ mod tests {
         ] {
             assert!(parse_multipart_mixed(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
-    }
-
-    #[test]
-    fn segments_are_escaped() {
-        assert_eq!(super::escape_segment("example.org:8448"), "example.org:8448");
-        assert_eq!(super::escape_segment("[::1]:8448"), "%5B::1%5D:8448");
-        assert_eq!(super::escape_segment("a/b?c"), "a%2Fb%3Fc");
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::{Extension, body::Bytes, extract::State, http::StatusCode, response::Response};
 use palisade_federation::client::Outcome;
-use palisade_matrix::{Pdu, canonical_json};
+use palisade_matrix::{Pdu, canonical_json, path_segment};
 use palisade_store::VerdictClass;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -67,7 +67,7 @@ fn answer(refused: bool, harms: &[String]) -> Result<Response, MatrixError> {
 /// The event from the first event-fetch server that returns it for a room we know, with an event ID that matches
 /// its content.
 async fn fetch(state: &AppState, settings: &ApiSettings, event_id: &str) -> Result<Pdu, MatrixError> {
-    let path = format!("/_matrix/federation/v1/event/{}", encode_segment(event_id));
+    let path = format!("/_matrix/federation/v1/event/{}", path_segment::encode(event_id));
     let mut errors = Vec::new();
     for server in &settings.event_fetch_servers {
         let response: Value = match state.federation.client.get_json(server, &path).await {
@@ -111,17 +111,4 @@ fn describe<T>(outcome: &Outcome<T>) -> String {
         #[allow(unreachable_patterns)]
         _ => "failed".to_owned(),
     }
-}
-
-/// Percent-encodes a path segment (everything but RFC 3986 unreserved characters).
-fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
