@@ -5,7 +5,7 @@ use palisade_matrix::{
     CanonicalObject, RoomPolicy, RoomVersion, ServerName, SigningKey, canonical_json,
     event_id::room_id_from_create_event, signing::hash_and_sign_event,
 };
-use palisade_store::{JoinState, Room, ServerKey, StateEvent, Store, StoredVerdict, VerdictClass};
+use palisade_store::{Room, ServerKey, StateEvent, Store, StoredVerdict, VerdictClass};
 use serde_json::{Value, json};
 
 /// The running Palisade, as its public endpoints describe it.
@@ -95,17 +95,7 @@ pub(crate) async fn protected_room(
     )?;
     let room_id =
         room_id_from_create_event(&create, &v12()).context("room ID of the create event")?.to_string();
-    store
-        .put_room(&Room {
-            room_id: room_id.clone(),
-            room_version: "12".to_owned(),
-            community_id: "default".to_owned(),
-            join_state: JoinState::Joined,
-            moderator_user_id: None,
-            overrides: None,
-            last_state_update_ms: 0,
-        })
-        .await?;
+    store.put_room(&Room::joined(room_id.clone(), "12", "default")).await?;
     let via = <&ServerName>::try_from(target.server_name.as_str()).context("Palisade's server name")?;
     let policy = RoomPolicy::new(via, target.policy_key);
     let our_user = format!("@policyserv:{}", target.server_name);

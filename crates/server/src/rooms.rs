@@ -436,18 +436,7 @@ mod tests {
         let (rooms, store) = service(Some("join.test")).await;
         let room = room_id("!abc:origin.test");
         assert_eq!(rooms.join(&room, "no-such-community", None).await, Err(JoinError::CommunityNotFound));
-        store
-            .put_room(&Room {
-                room_id: room.to_string(),
-                room_version: "10".to_owned(),
-                community_id: DEFAULT_COMMUNITY.to_owned(),
-                join_state: JoinState::Joined,
-                moderator_user_id: None,
-                overrides: None,
-                last_state_update_ms: 0,
-            })
-            .await
-            .unwrap();
+        store.put_room(&Room::joined(room.to_string(), "10", DEFAULT_COMMUNITY)).await.unwrap();
         assert_eq!(rooms.join(&room, DEFAULT_COMMUNITY, None).await, Err(JoinError::AlreadyJoined));
         // The background join stops at once too, without retrying.
         let outcome = rooms.spawn_join(room.clone(), DEFAULT_COMMUNITY.to_owned(), None).await.unwrap();

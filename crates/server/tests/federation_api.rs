@@ -29,7 +29,7 @@ use palisade_server::{
     rooms::Rooms,
     sign::{Evaluator, RateLimiter},
 };
-use palisade_store::{JoinState, Room, ServerKey, Store};
+use palisade_store::{Room, ServerKey, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -154,15 +154,7 @@ async fn seed(store: &dyn Store) {
     };
     store.put_server_key(&row).await.unwrap();
     let community = store.create_community("test").await.unwrap();
-    let room = Room {
-        room_id: ROOM.to_owned(),
-        room_version: "10".to_owned(),
-        community_id: community.id,
-        join_state: JoinState::Joined,
-        moderator_user_id: None,
-        overrides: None,
-        last_state_update_ms: 0,
-    };
+    let room = Room::joined(ROOM, "10", community.id);
     store.put_room(&room).await.unwrap();
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use palisade_matrix::{Pdu, SigningKey};
-use palisade_store::{JoinState, Room, Store};
+use palisade_store::{Room, Store};
 use serde_json::{Value, json};
 
 use super::{fixtures::RoomFixture, *};
@@ -15,18 +15,7 @@ const BOB: &str = "@bob:hs.test";
 
 async fn store_with_room(room_id: &str, version: &str) -> Arc<dyn Store> {
     let store = palisade_store::open("sqlite::memory:").await.unwrap();
-    store
-        .put_room(&Room {
-            room_id: room_id.to_owned(),
-            room_version: version.to_owned(),
-            community_id: "default".to_owned(),
-            join_state: JoinState::Joined,
-            moderator_user_id: None,
-            overrides: None,
-            last_state_update_ms: 0,
-        })
-        .await
-        .unwrap();
+    store.put_room(&Room::joined(room_id, version, "default")).await.unwrap();
     store
 }
 

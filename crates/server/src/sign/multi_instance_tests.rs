@@ -9,7 +9,7 @@ use std::{
 
 use palisade_federation::{Keyring, KeyringConfig, StoreKeyCache};
 use palisade_matrix::{CanonicalObject, RoomPolicy, event_id::room_id_from_create_event};
-use palisade_store::{ConfigChange, JoinState, Room, ServerKey, StateEvent};
+use palisade_store::{ConfigChange, Room, ServerKey, StateEvent};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
@@ -64,18 +64,7 @@ impl Cluster {
         }));
         let room_id = room_id_from_create_event(&create, &v12()).unwrap().to_string();
         let store = &a.store;
-        store
-            .put_room(&Room {
-                room_id: room_id.clone(),
-                room_version: "12".to_owned(),
-                community_id: "default".to_owned(),
-                join_state: JoinState::Joined,
-                moderator_user_id: None,
-                overrides: None,
-                last_state_update_ms: 0,
-            })
-            .await
-            .unwrap();
+        store.put_room(&Room::joined(room_id.clone(), "12", "default")).await.unwrap();
         store
             .put_server_key(&ServerKey {
                 server_name: ORIGIN.to_owned(),

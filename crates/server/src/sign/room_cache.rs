@@ -141,19 +141,7 @@ mod tests {
     async fn a_policy_list_change_reaches_the_rooms_that_read_the_list() {
         let room = protected_room().await;
         let list_id = "!list:palisade.example.org";
-        room.state
-            .store
-            .put_room(&Room {
-                room_id: list_id.to_owned(),
-                room_version: "10".to_owned(),
-                community_id: "default".to_owned(),
-                join_state: JoinState::Joined,
-                moderator_user_id: None,
-                overrides: None,
-                last_state_update_ms: 0,
-            })
-            .await
-            .unwrap();
+        room.state.store.put_room(&Room::joined(list_id, "10", "default")).await.unwrap();
         let config = json!({"policy_list_room_ids": [list_id]});
         assert!(room.state.store.set_community_config("default", &config).await.unwrap());
         assert!(context(&room, &room.room_id).await.snapshot.policy_rules.is_empty());

@@ -5,7 +5,7 @@ use palisade_matrix::{
     CanonicalObject, RoomPolicy, RoomVersion, ServerName, SigningKey, canonical_json,
     event_id::room_id_from_create_event, signing::hash_and_sign_event,
 };
-use palisade_store::{JoinState, Room, ServerKey, StateEvent};
+use palisade_store::{Room, ServerKey, StateEvent};
 use serde_json::{Value, json};
 
 use super::{SignError, SignOutcome, sign};
@@ -83,19 +83,7 @@ pub(crate) async fn protected_room() -> Room12 {
         "depth": 1, "prev_events": [], "auth_events": [], "content": {"room_version": "12"},
     }));
     let room_id = room_id_from_create_event(&create, &v12()).unwrap().to_string();
-    state
-        .store
-        .put_room(&Room {
-            room_id: room_id.clone(),
-            room_version: "12".to_owned(),
-            community_id: "default".to_owned(),
-            join_state: JoinState::Joined,
-            moderator_user_id: None,
-            overrides: None,
-            last_state_update_ms: 0,
-        })
-        .await
-        .unwrap();
+    state.store.put_room(&Room::joined(room_id.clone(), "12", "default")).await.unwrap();
     state
         .store
         .put_server_key(&ServerKey {

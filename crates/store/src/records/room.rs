@@ -60,3 +60,22 @@ pub struct Room {
     /// When the room's state snapshot was last replaced (ms), 0 if never.
     pub last_state_update_ms: i64,
 }
+
+impl Room {
+    /// A joined room of `community_id` with no moderator, no overrides and no state snapshot yet.
+    pub fn joined(
+        room_id: impl Into<String>,
+        room_version: impl Into<String>,
+        community_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            room_id: room_id.into(),
+            room_version: room_version.into(),
+            community_id: community_id.into(),
+            join_state: JoinState::Joined,
+            moderator_user_id: None,
+            overrides: None,
+            last_state_update_ms: 0,
+        }
+    }
+}
