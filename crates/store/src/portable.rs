@@ -306,19 +306,16 @@ macro_rules! portable_queries {
                 }
                 inserted.extend(query.fetch_all(&mut *tx).await?);
             }
-            let earlier: Vec<(&str, &str)> = order
-                .iter()
-                .filter(|v| !inserted.contains(&(v.room_id.clone(), v.event_id.clone())))
-                .map(|v| (v.room_id.as_str(), v.event_id.as_str()))
-                .collect();
-            let mut winners: Vec<StoredVerdict> = Vec::with_capacity(earlier.len());
+            let (ours, earlier): (Vec<&StoredVerdict>, Vec<&StoredVerdict>) =
+                order.into_iter().partition(|v| inserted.contains(&(v.room_id.clone(), v.event_id.clone())));
+            let earlier: Vec<(&str, &str)> =
+                earlier.iter().map(|v| (v.room_id.as_str(), v.event_id.as_str())).collect();
+            let mut winners: Vec<StoredVerdict> = Vec::with_capacity(verdicts.len());
             for chunk in earlier.chunks(VERDICT_CHUNK) {
                 winners.extend(select_verdicts(&mut *tx, chunk).await?);
             }
             tx.commit().await?;
-            winners.extend(
-                order.into_iter().filter(|v| inserted.contains(&(v.room_id.clone(), v.event_id.clone()))).cloned(),
-            );
+            winners.extend(ours.into_iter().cloned());
             let keys: Vec<(&str, &str)> =
                 verdicts.iter().map(|v| (v.room_id.as_str(), v.event_id.as_str())).collect();
             in_key_order(&keys, winners)

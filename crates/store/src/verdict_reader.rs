@@ -56,7 +56,10 @@ impl VerdictReader {
     /// Starts the batching task on the current tokio runtime.
     pub fn spawn(store: Arc<dyn Store>, limits: ReadBatch) -> Self {
         let (requests, receiver) = mpsc::channel(limits.queue.max(1));
-        tokio::spawn(run(Arc::clone(&store), receiver, limits));
+        // A store that answers on the caller's thread is asked directly, so it needs no batching task.
+        if !store.reads_verdicts_inline() {
+            tokio::spawn(run(Arc::clone(&store), receiver, limits));
+        }
         Self { requests, store }
     }
 
