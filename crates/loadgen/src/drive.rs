@@ -8,9 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reqwest::{StatusCode, header};
+use tokio::sync::{Mutex, mpsc};
 
-use crate::requests::{Prepared, SIGN_PATH};
+use crate::{http1::Connection, requests::Prepared};
 
 /// How one request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,27 +41,24 @@ pub(crate) struct Run {
     pub(crate) samples: Vec<Sample>,
 }
 
-/// `concurrency` workers, each sending its next request as soon as the previous one is answered.
-pub(crate) async fn closed_loop(
-    http: &reqwest::Client,
-    base: &str,
-    prepared: Vec<Prepared>,
-    concurrency: usize,
-) -> Run {
+/// `concurrency` workers, each on its own connection, sending its next request as soon as the previous one is
+/// answered.
+pub(crate) async fn closed_loop(authority: &str, prepared: Vec<Prepared>, concurrency: usize) -> Run {
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
-    let url: Arc<str> = format!("{base}{SIGN_PATH}").into();
+    let authority: Arc<str> = authority.into();
     let start = Instant::now();
     let workers: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
-            let (http, prepared, next, url) = (http.clone(), prepared.clone(), next.clone(), url.clone());
+            let (prepared, next, authority) = (prepared.clone(), next.clone(), authority.clone());
             tokio::spawn(async move {
+                let mut connection = None;
                 let mut samples = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(request) = prepared.get(i) else { break };
                     let sent = Instant::now();
-                    samples.push(send(&http, &url, request, sent).await);
+                    samples.push(send(&mut connection, &authority, request, sent).await);
                 }
                 samples
             })
@@ -74,49 +71,66 @@ pub(crate) async fn closed_loop(
     Run { elapsed: start.elapsed(), samples }
 }
 
-/// Sends request `i` at `start + i / rate` whatever happened to the earlier ones; latency counts from the
-/// scheduled time, so a server that falls behind is charged for the queue it causes.
-pub(crate) async fn open_loop(http: &reqwest::Client, base: &str, prepared: Vec<Prepared>, rate: u32) -> Run {
+/// Schedules request `i` at `start + i / rate` whatever happened to the earlier ones, and sends each on the
+/// first of `connections` keep-alive connections that is free (as a homeserver's connection pool would).
+/// Latency counts from the scheduled time, so a server that falls behind is charged for the queue it causes.
+pub(crate) async fn open_loop(
+    authority: &str,
+    prepared: Vec<Prepared>,
+    rate: u32,
+    connections: usize,
+) -> Run {
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-    let url: Arc<str> = format!("{base}{SIGN_PATH}").into();
+    let prepared = Arc::new(prepared);
+    let (schedule, scheduled) = mpsc::unbounded_channel::<(usize, Instant)>();
+    let scheduled = Arc::new(Mutex::new(scheduled));
+    let authority: Arc<str> = authority.into();
+    let workers: Vec<_> = (0..connections.max(1))
+        .map(|_| {
+            let (prepared, scheduled, authority) = (prepared.clone(), scheduled.clone(), authority.clone());
+            tokio::spawn(async move {
+                let mut connection = None;
+                let mut samples = Vec::new();
+                loop {
+                    let next = scheduled.lock().await.recv().await;
+                    let Some((i, at)) = next else { break };
+                    samples.push(send(&mut connection, &authority, &prepared[i], at).await);
+                }
+                samples
+            })
+        })
+        .collect();
     let start = Instant::now();
-    let mut tasks = Vec::with_capacity(prepared.len());
-    for (i, request) in prepared.into_iter().enumerate() {
-        let scheduled = start + interval.mul_f64(i as f64);
-        tokio::time::sleep_until(scheduled.into()).await;
-        let (http, url) = (http.clone(), url.clone());
-        tasks.push(tokio::spawn(async move { send(&http, &url, &request, scheduled).await }));
+    for i in 0..prepared.len() {
+        let at = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(at.into()).await;
+        let _ = schedule.send((i, at));
     }
-    let mut samples = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        if let Ok(sample) = task.await {
-            samples.push(sample);
-        }
+    drop(schedule);
+    let mut samples = Vec::with_capacity(prepared.len());
+    for worker in workers {
+        samples.extend(worker.await.unwrap_or_default());
     }
     Run { elapsed: start.elapsed(), samples }
 }
 
-async fn send(http: &reqwest::Client, url: &str, request: &Prepared, since: Instant) -> Sample {
-    let answer = http
-        .post(url)
-        .header(header::AUTHORIZATION, &request.authorization)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(request.body.clone())
-        .send()
-        .await;
-    let outcome = match answer {
-        Ok(response) => {
-            let status = response.status();
-            // Read the whole body so the connection can be reused.
-            let _body = response.bytes().await;
-            match status {
-                StatusCode::OK => Outcome::Signed,
-                StatusCode::BAD_REQUEST => Outcome::Refused,
-                StatusCode::TOO_MANY_REQUESTS => Outcome::Shed,
-                _ => Outcome::Failed,
-            }
-        }
-        Err(_) => Outcome::Failed,
+/// Sends one request on `connection`, opening it first if there is none; a connection that failed is dropped
+/// and the next request opens a new one.
+async fn send(
+    connection: &mut Option<Connection>,
+    authority: &str,
+    request: &Prepared,
+    since: Instant,
+) -> Sample {
+    let status = exchange(connection, authority, &request.bytes).await;
+    if status.is_err() {
+        *connection = None;
+    }
+    let outcome = match status {
+        Ok(200) => Outcome::Signed,
+        Ok(400) => Outcome::Refused,
+        Ok(429) => Outcome::Shed,
+        Ok(_) | Err(_) => Outcome::Failed,
     };
     let expected = match outcome {
         Outcome::Signed => !request.spam,
@@ -124,4 +138,16 @@ async fn send(http: &reqwest::Client, url: &str, request: &Prepared, since: Inst
         Outcome::Shed | Outcome::Failed => false,
     };
     Sample { latency: since.elapsed(), outcome, expected }
+}
+
+async fn exchange(
+    connection: &mut Option<Connection>,
+    authority: &str,
+    request: &[u8],
+) -> std::io::Result<u16> {
+    let open = match connection {
+        Some(open) => open,
+        None => connection.insert(Connection::open(authority).await?),
+    };
+    open.exchange(request).await
 }

@@ -8,6 +8,7 @@
 
 mod crypto_bound;
 mod drive;
+mod http1;
 mod report;
 mod requests;
 mod rss;
@@ -54,6 +55,10 @@ struct Args {
     /// Open loop: send at this many requests per second instead, whatever the answers do.
     #[arg(long)]
     rate: Option<u32>,
+    /// Open loop: keep-alive connections the requests share (a request waits for a free one, and that wait counts
+    /// in its latency).
+    #[arg(long, default_value_t = 256)]
+    connections: usize,
     /// Origin servers asking: in `dedup` mode each event is asked about by all of them, otherwise they take turns
     /// (one homeserver alone would meet Palisade's per-origin rate limit, which is not what is measured).
     #[arg(long, default_value_t = 100)]
@@ -76,8 +81,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    // For discovering the target only; the measured requests go through `http1`.
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency.max(64))
         .timeout(Duration::from_secs(60))
         .build()
         .context("building the HTTP client")?;
@@ -85,7 +90,8 @@ async fn main() -> anyhow::Result<()> {
     let target = seed::discover(&http, &args.target).await?;
     let origins = seed::origins(args.servers.max(1));
     let mut room = seed::protected_room(&args.database, &target, &origins, args.preload_verdicts).await?;
-    let prepared = requests::build(&target, &mut room, &origins, args.mode, args.requests)?;
+    let authority = http1::authority(&args.target)?;
+    let prepared = requests::build(&target, authority, &mut room, &origins, args.mode, args.requests)?;
     eprintln!(
         "prepared {} requests ({} distinct events) for {}",
         prepared.len(),
@@ -96,8 +102,8 @@ async fn main() -> anyhow::Result<()> {
     let bound = crypto_bound::measure(Duration::from_secs_f64(args.crypto_seconds));
     let sampler = args.pid.map(rss::Sampler::start);
     let run = match args.rate {
-        Some(rate) => drive::open_loop(&http, &args.target, prepared, rate).await,
-        None => drive::closed_loop(&http, &args.target, prepared, args.concurrency).await,
+        Some(rate) => drive::open_loop(authority, prepared, rate, args.connections).await,
+        None => drive::closed_loop(authority, prepared, args.concurrency).await,
     };
     let memory = sampler.map(rss::Sampler::finish);
     println!("{}", report::line(&args.label, args.mode, &run, bound, memory, args.rate, args.concurrency));

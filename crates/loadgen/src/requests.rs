@@ -4,7 +4,7 @@ use palisade_matrix::x_matrix::{RequestTarget, sign_request};
 use serde_json::json;
 
 use crate::{
-    Mode,
+    Mode, http1,
     seed::{Origin, SeededRoom, Target, signed_event},
 };
 
@@ -14,8 +14,8 @@ pub(crate) const SIGN_PATH: &str = "/_matrix/policy/v1/sign";
 /// One ready-to-send request.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    pub(crate) authorization: String,
-    pub(crate) body: Vec<u8>,
+    /// The whole HTTP/1.1 request.
+    pub(crate) bytes: Vec<u8>,
     /// Whether the event was built to be refused.
     pub(crate) spam: bool,
 }
@@ -23,6 +23,7 @@ pub(crate) struct Prepared {
 /// `count` requests in `mode`; sets `room.events` to the number of distinct events.
 pub(crate) fn build(
     target: &Target,
+    authority: &str,
     room: &mut SeededRoom,
     origins: &[Origin],
     mode: Mode,
@@ -60,7 +61,8 @@ pub(crate) fn build(
                 target.server_name.as_str().try_into()?,
                 &asker.key,
             )?;
-            prepared.push(Prepared { authorization: auth.to_header_value(), body: bytes.clone(), spam });
+            let bytes = http1::post(authority, SIGN_PATH, &auth.to_header_value(), &bytes);
+            prepared.push(Prepared { bytes, spam });
         }
     }
     // In dedup mode the servers' asks about one event arrive together, as they do when an event fans out.

@@ -83,42 +83,78 @@ pub fn signing_key_ids(pdu: &Pdu) -> BTreeMap<String, Vec<String>> {
 /// Verifies that every required signer signed the event with a key in `keys`.
 ///
 /// The content hash was already checked when the [`Pdu`] was parsed, so only the signatures are checked here.
+pub fn verify_event_signatures(pdu: &Pdu, keys: &VerifyKeys) -> Result<(), SignatureError> {
+    for signature in event_signatures(pdu, keys)? {
+        if !verifying_keys::verify_remembered(
+            &signature.public_key,
+            pdu.signing_input().as_bytes(),
+            &signature.bytes,
+        ) {
+            return Err(signature.does_not_verify());
+        }
+    }
+    Ok(())
+}
+
+/// One signature of an event that must verify over its [`Pdu::signing_input`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSignature {
+    /// The signing server.
+    pub server: String,
+    /// Its key's ID (`ed25519:…`).
+    pub key_id: String,
+    /// That key.
+    pub public_key: [u8; 32],
+    /// The signature.
+    pub bytes: Vec<u8>,
+}
+
+impl EventSignature {
+    /// The error for this signature when it does not verify.
+    pub fn does_not_verify(&self) -> SignatureError {
+        SignatureError(format!("the signature of {} with {} does not verify", self.server, self.key_id))
+    }
+}
+
+/// The signatures [`verify_event_signatures`] checks, for a caller that verifies them itself; an error when a
+/// required signer has none that can be checked.
 ///
 /// As in ruma and Synapse, every signature of a required signer by a key in `keys` must verify, at least one must
 /// exist, and signatures by other keys or algorithms are ignored.
-pub fn verify_event_signatures(pdu: &Pdu, keys: &VerifyKeys) -> Result<(), SignatureError> {
+pub fn event_signatures(pdu: &Pdu, keys: &VerifyKeys) -> Result<Vec<EventSignature>, SignatureError> {
     let signatures = pdu
         .as_object()
         .get("signatures")
         .and_then(CanonicalJsonValue::as_object)
         .ok_or_else(|| SignatureError("the event has no `signatures` object".to_owned()))?;
+    let mut found = Vec::new();
     for server in required_signers(pdu)? {
         let by_server = signatures
             .get(server.as_str())
             .and_then(CanonicalJsonValue::as_object)
             .ok_or_else(|| SignatureError(format!("no signatures from {server}")))?;
-        let mut checked = false;
+        let before = found.len();
         for (key_id, signature) in by_server {
             let Some(public_key) = keys.public_key(server.as_str(), key_id) else { continue };
             if !key_id.starts_with("ed25519:") {
                 continue;
             }
-            let signature = signature
+            let bytes = signature
                 .as_str()
                 .and_then(|s| crate::keys::lenient_base64::decode(s).ok())
                 .ok_or_else(|| SignatureError(format!("signatures.{server}.{key_id} is not base64")))?;
-            if !verifying_keys::verify_remembered(&public_key, pdu.signing_input().as_bytes(), &signature) {
-                return Err(SignatureError(format!(
-                    "the signature of {server} with {key_id} does not verify"
-                )));
-            }
-            checked = true;
+            found.push(EventSignature {
+                server: server.to_string(),
+                key_id: key_id.clone(),
+                public_key,
+                bytes,
+            });
         }
-        if !checked {
+        if found.len() == before {
             return Err(SignatureError(format!("no signature from {server} by a known ed25519 key")));
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Adds the content hash and `origin`'s signature to an event we create (joins, leaves), as the spec's "signing

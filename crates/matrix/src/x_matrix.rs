@@ -98,6 +98,21 @@ impl XMatrixAuth {
         our_name: &ServerName,
         public_key: &[u8; 32],
     ) -> Result<Option<CanonicalJsonValue>, XMatrixError> {
+        let signed = self.signed_request(request, our_name)?;
+        if !verifying_keys::verify(public_key, &signed.message, &self.signature) {
+            return Err(XMatrixError::BadSignature);
+        }
+        Ok(signed.content)
+    }
+
+    /// Everything [`verify`](Self::verify) does but the signature check itself: the destination and key algorithm
+    /// are checked and the bytes the signature must cover are built, for a caller that verifies the signature
+    /// together with others.
+    pub fn signed_request(
+        &self,
+        request: RequestTarget<'_>,
+        our_name: &ServerName,
+    ) -> Result<SignedRequest, XMatrixError> {
         if let Some(destination) = &self.destination
             && destination != our_name
         {
@@ -106,17 +121,24 @@ impl XMatrixAuth {
                 expected: our_name.to_string(),
             });
         }
-        let mut object = request_object(request, &self.origin, our_name)?;
-        let message = to_canonical_string(&object);
         // Only ed25519 keys sign requests (a key of another algorithm cannot be checked, so it proves nothing).
-        if !self.key_id.starts_with("ed25519:")
-            || !verifying_keys::verify(public_key, message.as_bytes(), &self.signature)
-        {
+        if !self.key_id.starts_with("ed25519:") {
             return Err(XMatrixError::BadSignature);
         }
+        let mut object = request_object(request, &self.origin, our_name)?;
+        let message = to_canonical_string(&object).into_bytes();
         // The body had to be parsed for the check; the caller need not parse it again.
-        Ok(object.remove("content"))
+        Ok(SignedRequest { message, content: object.remove("content") })
     }
+}
+
+/// A received request as its X-Matrix signature covers it.
+#[derive(Debug)]
+pub struct SignedRequest {
+    /// The canonical JSON the signature must cover.
+    pub message: Vec<u8>,
+    /// The body as parsed to build it (`None` when empty).
+    pub content: Option<CanonicalJsonValue>,
 }
 
 /// Signs an outgoing request as `origin` for `destination`.

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 
 use palisade_matrix::{
     Pdu, ServerName,
-    signing::{VerifyKeys, required_signers, signing_key_ids, verify_event_signatures},
+    signing::{VerifyKeys, event_signatures, required_signers, signing_key_ids},
 };
 
-use crate::http::AppState;
+use crate::{http::AppState, signature_batch};
 
 /// The public key `key_id` of `server`. Our own keys come from memory: asking the keyring would make a network
 /// request to ourselves.
@@ -78,6 +78,11 @@ pub(crate) async fn check_event_signatures(
             return Err(last_error);
         }
     }
-    verify_event_signatures(pdu, &keys).map_err(|e| e.to_string())?;
+    for signature in event_signatures(pdu, &keys).map_err(|e| e.to_string())? {
+        let message = pdu.signing_input().as_bytes();
+        if !signature_batch::verify_remembered(&signature.public_key, message, &signature.bytes).await {
+            return Err(signature.does_not_verify().to_string());
+        }
+    }
     Ok(keys)
 }

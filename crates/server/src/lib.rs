@@ -14,4 +14,5 @@ pub mod outside;
 pub mod retention;
 pub mod rooms;
 pub mod sign;
+mod signature_batch;
 pub mod tls;

@@ -16,8 +16,8 @@ use palisade_matrix::{
 };
 use tracing::debug;
 
-use crate::event_signatures::server_key;
 use crate::http::{AppState, MatrixError};
+use crate::{event_signatures::server_key, signature_batch};
 
 /// The largest request body read. A full transaction is at most 50 PDUs of 64 KiB plus 100 EDUs; this leaves
 /// room for large EDUs (device lists) while bounding memory per request.
@@ -196,13 +196,17 @@ async fn verify_one(
     }
     let public_key =
         server_key(state, &auth.origin, &auth.key_id).await.map_err(AuthFailure::KeyUnavailable)?;
-    auth.verify(request, &state.server_name, &public_key).map_err(|e| match e {
+    let signed = auth.signed_request(request, &state.server_name).map_err(|e| match e {
         XMatrixError::BadBody(reason) => AuthFailure::BadJson(reason),
         XMatrixError::WrongDestination { found, expected } => AuthFailure::WrongDestination(format!(
             "X-Matrix destination {found} is not this server ({expected})"
         )),
         _ => AuthFailure::BadSignature,
-    })
+    })?;
+    if !signature_batch::verify(&public_key, signed.message, &auth.signature).await {
+        return Err(AuthFailure::BadSignature);
+    }
+    Ok(signed.content)
 }
 
 #[cfg(test)]
