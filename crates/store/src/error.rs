@@ -32,7 +32,8 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(Arc<sqlx::Error>),
 
-    /// SQLite reported an error on a connection opened outside sqlx (see `sqlite/verdict_lookup.rs`).
+    /// SQLite reported an error on a connection opened outside sqlx (`sqlite/verdict_lookup.rs`,
+    /// `sqlite/verdict_insert.rs`).
     #[error("database error: {0}")]
     Sqlite(Arc<rusqlite::Error>),
 

@@ -3,6 +3,7 @@
 mod hellban_mirror;
 mod other_writers;
 mod queries;
+mod verdict_insert;
 mod verdict_lookup;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ use crate::{
     StateEvent, Store, StoreResult, StoredVerdict, VerdictLookup,
 };
 use hellban_mirror::HellbanMirror;
+use verdict_insert::VerdictInserts;
 use verdict_lookup::InlineVerdictReads;
 
 /// Migrations for SQLite, embedded at compile time.
@@ -59,6 +61,8 @@ pub struct SqliteStore {
     hellbans: Arc<HellbanMirror>,
     /// Verdict lookups on the caller's thread (file databases only; in memory, `reader` is the writer).
     verdict_reads: Option<Arc<InlineVerdictReads>>,
+    /// Verdict inserts on a connection of their own (file databases only; in memory, through `writer`).
+    verdict_inserts: Option<Arc<VerdictInserts>>,
 }
 
 impl SqliteStore {
@@ -92,16 +96,27 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(max_readers())
                 .test_before_acquire(false)
-                .connect_with(options.read_only(true))
+                .connect_with(options.clone().read_only(true))
                 .await?
         };
         migrate(&writer).await?;
+        let verdict_inserts = if in_memory {
+            None
+        } else {
+            Some(Arc::new(VerdictInserts::open(options.get_filename(), BUSY_TIMEOUT)?))
+        };
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
         let hellbans = Arc::new(HellbanMirror::default());
-        if !in_memory {
-            other_writers::watch(writer.clone(), changes.downgrade(), Arc::downgrade(&hellbans)).await;
+        if let Some(inserts) = &verdict_inserts {
+            other_writers::watch(
+                writer.clone(),
+                Arc::downgrade(inserts),
+                changes.downgrade(),
+                Arc::downgrade(&hellbans),
+            )
+            .await;
         }
-        Ok(Self { writer, reader, changes, hellbans, verdict_reads })
+        Ok(Self { writer, reader, changes, hellbans, verdict_reads, verdict_inserts })
     }
 
     /// The settings SQLite actually applied on the writer connection (for health checks and tests).
@@ -268,7 +283,14 @@ impl Store for SqliteStore {
     }
 
     async fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
-        queries::insert_verdicts_if_absent(&self.writer, verdicts).await
+        let Some(inserts) = &self.verdict_inserts else {
+            return queries::insert_verdicts_if_absent(&self.writer, verdicts).await;
+        };
+        let (inserts, verdicts) = (Arc::clone(inserts), verdicts.to_vec());
+        // The commit waits for fsync: not on a runtime thread.
+        tokio::task::spawn_blocking(move || inserts.insert_if_absent(&verdicts))
+            .await
+            .map_err(|_| crate::StoreError::WriterClosed)?
     }
 
     async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>> {

@@ -57,7 +57,12 @@ impl InlineVerdictReads {
     }
 }
 
-fn read(connection: &Connection, room_id: &str, event_id: &str) -> StoreResult<Option<StoredVerdict>> {
+/// The verdict stored for `(room_id, event_id)`, if any.
+pub(super) fn read(
+    connection: &Connection,
+    room_id: &str,
+    event_id: &str,
+) -> StoreResult<Option<StoredVerdict>> {
     let mut statement = connection.prepare_cached(
         "SELECT reference_hash, class, harms, expiry_ms, trace, decided_at_ms FROM verdicts \
          WHERE room_id = ?1 AND event_id = ?2",
