@@ -77,17 +77,22 @@ impl LoadShedder {
 }
 
 impl Default for LoadShedder {
-    /// 128 requests in progress: on two cores that is tens of milliseconds of work, well inside the 30 s
-    /// homeservers wait, while a burst from many servers at once still gets through.
+    /// [`PER_CORE`] requests in progress per core (64 on two cores): at the rates a core sustains that is about
+    /// ten milliseconds of work, well inside the 30 s homeservers wait, while a burst from many servers at once
+    /// still gets through. More would only lengthen the wait of every admitted request under overload.
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Self {
-            limit: 128,
+            limit: PER_CORE * cores.max(2),
             in_flight: AtomicUsize::new(0),
             started: Instant::now(),
             last_shed_ms: AtomicU64::new(0),
         }
     }
 }
+
+/// Requests in progress per core before new ones are shed.
+const PER_CORE: usize = 32;
 
 #[cfg(test)]
 mod tests {
