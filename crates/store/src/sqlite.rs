@@ -82,7 +82,18 @@ impl SqliteStore {
         // need shared-cache locking, so it gets one pinned connection for everything.
         // No ping before each use (sqlx's default): a connection to a local file does not drop, and the ping is
         // one more round trip to the connection's thread for every query.
+        let writer_busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (acquired, released) = (Arc::clone(&writer_busy), Arc::clone(&writer_busy));
         let writer = SqlitePoolOptions::new()
+            // Tells the verdict writer when to let this connection take the write lock first.
+            .before_acquire(move |_, _| {
+                acquired.store(true, std::sync::atomic::Ordering::Release);
+                Box::pin(std::future::ready(Ok(true)))
+            })
+            .after_release(move |_, _| {
+                released.store(false, std::sync::atomic::Ordering::Release);
+                Box::pin(std::future::ready(Ok(true)))
+            })
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -103,7 +114,7 @@ impl SqliteStore {
         let verdict_inserts = if in_memory {
             None
         } else {
-            Some(Arc::new(VerdictInserts::open(options.get_filename(), BUSY_TIMEOUT)?))
+            Some(Arc::new(VerdictInserts::open(options.get_filename(), writer_busy)?))
         };
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
         let hellbans = Arc::new(HellbanMirror::default());

@@ -4,12 +4,18 @@
 //! 8 × 128 bound values, bound on a runtime thread and run on the connection's thread, whose cost per verdict was
 //! several times that of the insert itself. Here each verdict is one run of a prepared statement and the batch
 //! one transaction, on a blocking thread. SQLite's single-writer lock orders these transactions with the writes
-//! of the sqlx writer connection (everything else).
+//! of the sqlx writer connection (everything else). Under load these transactions follow each other closely, and
+//! SQLite's default busy handler on the other connection sleeps in growing steps (up to 100 ms), so it would
+//! rarely find the lock free: while that connection is in use, a batch waits for it first (a bounded time).
 
 use std::{
     path::Path,
-    sync::{Mutex, MutexGuard},
-    time::Duration,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
 };
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -17,27 +23,41 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::verdict_lookup::read;
 use crate::{StoreError, StoreResult, StoredVerdict};
 
+/// Longest a batch lets the other writer connection go first.
+const YIELD_AT_MOST: Duration = Duration::from_millis(20);
+
+/// How long this connection sleeps before trying a busy lock again, and how many tries it makes (5 s in all).
+const BUSY_RETRY: Duration = Duration::from_micros(100);
+const BUSY_TRIES: i32 = 50_000;
+
 /// The verdict writer's connection.
 #[derive(Debug)]
 pub(super) struct VerdictInserts {
     connection: Mutex<Connection>,
+    /// Whether the sqlx writer connection is in use (set by its pool's acquire and release hooks).
+    other_writer_busy: Arc<AtomicBool>,
 }
 
 impl VerdictInserts {
     /// A read-write connection to the database file at `path` (already in WAL mode), durable at each commit.
-    pub(super) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Self> {
+    pub(super) fn open(path: &Path, other_writer_busy: Arc<AtomicBool>) -> StoreResult<Self> {
         let flags =
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(path, flags)?;
-        connection.busy_timeout(busy_timeout)?;
+        // Short steps: the other connection's transactions are short.
+        connection.busy_handler(Some(retry_soon))?;
         // As on the other writer: a verdict answered is a verdict that survives power loss.
         connection.pragma_update(None, "synchronous", "FULL")?;
-        Ok(Self { connection: Mutex::new(connection) })
+        Ok(Self { connection: Mutex::new(connection), other_writer_busy })
     }
 
     /// Inserts each verdict unless one is stored for its event, in one transaction, and returns the stored
     /// verdict for each (input order; of one event asked twice, the first asked is the one stored).
     pub(super) fn insert_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
+        let deadline = Instant::now() + YIELD_AT_MOST;
+        while self.other_writer_busy.load(Ordering::Acquire) && Instant::now() < deadline {
+            thread::sleep(BUSY_RETRY);
+        }
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut stored = Vec::with_capacity(verdicts.len());
@@ -81,6 +101,11 @@ impl VerdictInserts {
         // A panic mid-transaction rolled it back when the transaction was dropped; the connection is sound.
         self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+fn retry_soon(tries: i32) -> bool {
+    thread::sleep(BUSY_RETRY);
+    tries < BUSY_TRIES
 }
 
 fn json(value: &impl serde::Serialize) -> StoreResult<String> {
