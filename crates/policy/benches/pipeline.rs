@@ -76,6 +76,7 @@ fn pipeline(c: &mut Criterion) {
                     media_scanner: None,
                     classifier: None,
                     signatures: None,
+                    filter_timer: None,
                 };
                 let scope = Scope { community_id: "community", instance: &instance };
                 black_box(block_on(decide(event, &room, &config, scope, handles)).unwrap());

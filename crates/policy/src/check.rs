@@ -107,6 +107,7 @@ pub fn check_offline(
         media_scanner: None,
         classifier: None,
         signatures: None,
+        filter_timer: None,
     };
     let community_id = config.community_id.as_deref().unwrap_or("default");
     let scope = Scope { community_id, instance: &config.settings };

@@ -4,6 +4,7 @@
 
 mod classifier;
 mod clock;
+mod filter_timer;
 mod frequency;
 mod hellban;
 mod scanner;
@@ -14,6 +15,7 @@ use std::pin::Pin;
 
 pub use classifier::{Classification, FakeClassifier, TextClassifier};
 pub use clock::{Clock, ManualClock};
+pub use filter_timer::FilterTimer;
 pub use frequency::{CounterKey, FrequencyCounter, MemoryCounter};
 pub use hellban::{HellbanStore, MemoryHellbans};
 pub use scanner::{FakeScanner, MediaScanner, ScanResult};
@@ -46,4 +48,6 @@ pub struct Handles<'a> {
     pub classifier: Option<&'a dyn TextClassifier>,
     /// Signature checks for the unsafe-key filter; `None` skips that filter (recorded in the trace).
     pub signatures: Option<&'a dyn SignatureVerifier>,
+    /// Told how long each filter took; `None` when nobody measures.
+    pub filter_timer: Option<&'a dyn FilterTimer>,
 }

@@ -177,12 +177,16 @@ pub async fn decide(
             if !filter.enabled(&cx) {
                 continue;
             }
+            let started = handles.filter_timer.map(|_| std::time::Instant::now());
             let outcome = filter.check(&cx).await.map_err(|err| DecideError {
                 phase_index: index + 1,
                 phase: phase.name,
                 filter: id,
                 message: err.0,
             })?;
+            if let (Some(timer), Some(started)) = (handles.filter_timer, started) {
+                timer.filter_ran(id, started.elapsed());
+            }
             acc.record(id, mode, outcome, &mut phase_class);
         }
         acc.class = acc.class.max(phase_class);

@@ -62,6 +62,7 @@ impl Harness {
             media_scanner: self.scanner.as_ref().map(|s| s as _),
             classifier: self.classifier.as_ref().map(|c| c as _),
             signatures: self.verifier.as_deref(),
+            filter_timer: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http_url;
 pub mod invites;
 mod load;
+pub mod log_format;
 mod masking;
 pub mod matrix_id;
 pub mod network;
@@ -42,6 +43,7 @@ pub use env::Environment;
 pub use error::ConfigError;
 pub use http_url::HttpUrl;
 pub use invites::AcceptInvites;
+pub use log_format::LogFormat;
 pub use matrix_id::{Localpart, RoomId};
 pub use network::Network;
 pub use notary::NotaryServer;
@@ -64,6 +66,8 @@ pub struct Config {
     pub processing_pool_size: u32,
     /// Rooms joined at startup into the `default` community (`PS_JOIN_ROOM_IDS`).
     pub join_room_ids: Vec<RoomId>,
+    /// How `palisade serve` writes its logs (`PS_LOG_FORMAT`): `text` or `json`.
+    pub log_format: LogFormat,
     /// HTTP listeners.
     pub listen: Listen,
     /// Signing key files.
@@ -101,6 +105,7 @@ impl Default for Config {
             server_name: ServerName::trusted("localhost"),
             processing_pool_size: 100,
             join_room_ids: Vec::new(),
+            log_format: LogFormat::Text,
             listen: Listen::default(),
             keys: Keys::default(),
             database: Database::default(),

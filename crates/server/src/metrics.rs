@@ -18,6 +18,10 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+mod sign_internals;
+
+pub(crate) use sign_internals::sign_internals;
+
 /// Latency buckets (seconds) fine enough to tell a 1 ms answer from a 5 ms one.
 const LATENCY_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -75,6 +79,9 @@ impl Metrics {
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(event_checks.clone()))?;
         registry.register(Box::new(event_classifications.clone()))?;
+        if let Some(internals) = sign_internals() {
+            internals.register(&registry)?;
+        }
         Ok(Arc::new(Self {
             registry,
             http_requests,

@@ -131,6 +131,9 @@ impl Queue {
     fn check(&self, jobs: Vec<Job>) {
         let (checks, answers): (Vec<SignatureCheck>, Vec<oneshot::Sender<bool>>) =
             jobs.into_iter().map(|job| (job.check, job.answer)).unzip();
+        if let Some(internals) = crate::metrics::sign_internals() {
+            internals.signature_batch.observe(checks.len() as f64);
+        }
         let batched = checks.len() > 1 && !self.single_only();
         let all_verified = batched && verify_batch(&checks);
         if batched && !all_verified {

@@ -102,6 +102,39 @@ fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_even
     );
 }
 
+/// `PS_LOG_FORMAT=json`: every log line the server writes is one JSON object with a level and a message.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let child = palisade(dir.path())
+        .arg("serve")
+        .env("PS_LOG_FORMAT", "json")
+        .env("PS_HTTP_BIND", format!("127.0.0.1:{port}"))
+        .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/health").is_none() {
+        assert!(Instant::now() < deadline, "server answered within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let mut logs = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let lines: Vec<&str> = logs.lines().collect();
+    assert!(!lines.is_empty(), "the server logged its start");
+    for line in lines {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(entry["level"].is_string() && entry["fields"]["message"].is_string(), "{line}");
+    }
+}
+
 #[test]
 fn invalid_denied_network_stops_start_up_and_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();

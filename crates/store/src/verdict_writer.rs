@@ -72,6 +72,11 @@ impl VerdictWriter {
         Self { requests, stats }
     }
 
+    /// Verdicts waiting for a batch now.
+    pub fn queued(&self) -> usize {
+        self.requests.max_capacity() - self.requests.capacity()
+    }
+
     /// Totals so far.
     pub fn stats(&self) -> WriterStats {
         WriterStats {

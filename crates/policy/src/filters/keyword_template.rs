@@ -121,6 +121,7 @@ mod tests {
                 media_scanner: None,
                 classifier: None,
                 signatures: None,
+                filter_timer: None,
             },
         ))
         .unwrap_err();

@@ -232,6 +232,7 @@ fn harms_accumulate_and_errors_stop_the_check() {
         media_scanner: h.scanner.as_ref().map(|s| s as _),
         classifier: None,
         signatures: None,
+        filter_timer: None,
     };
     let scope = Scope { community_id: &h.community, instance: &h.instance };
     let event = Event::from_json(image("@a:example.org")).unwrap();
@@ -240,4 +241,37 @@ fn harms_accumulate_and_errors_stop_the_check() {
     assert!(error.to_string().starts_with("error at phase 2 (hellban prefilter)"), "{error}");
     assert!(error.to_string().contains("hellban store unreachable"), "{error}");
     assert_eq!(h.scanner.as_ref().unwrap().calls(), 0, "phase 3 ran after the error");
+}
+
+/// Records which filters reported a time.
+#[derive(Debug, Default)]
+struct Timings(std::sync::Mutex<Vec<FilterId>>);
+
+impl crate::handles::FilterTimer for Timings {
+    fn filter_ran(&self, filter: FilterId, _took: std::time::Duration) {
+        self.0.lock().unwrap().push(filter);
+    }
+}
+
+#[test]
+fn every_filter_that_ran_reports_its_time() {
+    let h = Harness::new(json!({}));
+    let timings = Timings::default();
+    let handles = crate::handles::Handles {
+        clock: &h.clock,
+        hellbans: &h.hellbans,
+        counters: &h.counters,
+        trust: &h.trust,
+        media_scanner: None,
+        classifier: None,
+        signatures: None,
+        filter_timer: Some(&timings),
+    };
+    let scope = Scope { community_id: &h.community, instance: &h.instance };
+    let event = Event::from_json(message("@a:example.org", "hello")).unwrap();
+    let verdict = crate::block_on::block_on(decide(&event, &h.room, &h.config, scope, handles)).unwrap();
+    let timed: Vec<&str> = timings.0.lock().unwrap().iter().map(|id| id.as_str()).collect();
+    let traced: Vec<&str> = verdict.trace.iter().map(|t| t.filter.as_str()).collect();
+    assert!(!timed.is_empty());
+    assert_eq!(timed, traced);
 }

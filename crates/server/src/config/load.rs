@@ -152,6 +152,7 @@ mod tests {
             Kind::ServerNames => ("a.example, b.example:8448,", list(&["a.example", "b.example:8448"])),
             Kind::OptionalServerName => ("sample.example:443", s("sample.example:443")),
             Kind::InvitePolicy => ("listed", s("listed")),
+            Kind::LogFormat => ("json", s("json")),
             Kind::Paths => ("/etc/a.pem, /etc/b.pem", list(&["/etc/a.pem", "/etc/b.pem"])),
             Kind::Localpart => ("sample.bot", s("sample.bot")),
             Kind::Bind => ("127.0.0.1:9999", s("127.0.0.1:9999")),

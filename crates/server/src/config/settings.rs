@@ -10,6 +10,7 @@ use super::database_url::DatabaseUrl;
 use super::env_value::{checked, checked_list, checked_map, checked_optional, parse_bool, parse_count};
 use super::http_url::HttpUrl;
 use super::invites::AcceptInvites;
+use super::log_format::LogFormat;
 use super::matrix_id::{Localpart, RoomId};
 use super::network::Network;
 use super::notary::NotaryServer;
@@ -70,6 +71,8 @@ pub enum Kind {
     OptionalServerName,
     /// `never`, `always` or `listed`.
     InvitePolicy,
+    /// `text` or `json`.
+    LogFormat,
     /// A Matrix user localpart.
     Localpart,
     /// An `ip:port` listener address.
@@ -113,6 +116,7 @@ impl Kind {
             Self::ServerNames => checked_list::<ServerName>(raw),
             Self::OptionalServerName => checked_optional::<ServerName>(raw),
             Self::InvitePolicy => checked::<AcceptInvites>(raw),
+            Self::LogFormat => checked::<LogFormat>(raw),
             Self::Localpart => checked::<Localpart>(raw),
             Self::Bind => checked::<BindAddress>(raw),
             Self::OptionalBind => checked_optional::<BindAddress>(raw),
@@ -141,6 +145,7 @@ impl Kind {
             Self::ServerNames => "list of server names",
             Self::OptionalServerName => "server name or empty",
             Self::InvitePolicy => "never, always or listed",
+            Self::LogFormat => "text or json",
             Self::Localpart => "user localpart",
             Self::Bind => "ip:port",
             Self::OptionalBind => "ip:port or empty",
@@ -198,6 +203,13 @@ pub const SETTINGS: &[Setting] = &[
         K::RoomIds,
         Plain,
         "Rooms joined at startup into the `default` community.",
+    ),
+    s(
+        "log_format",
+        Some("PS_LOG_FORMAT"),
+        K::LogFormat,
+        Plain,
+        "Log lines on standard error: `text`, or `json` (one object per line) for log collectors.",
     ),
     s(
         "listen.http",

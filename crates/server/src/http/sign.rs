@@ -1,7 +1,10 @@
 //! `POST /_matrix/policy/v1/sign`, its unstable twin, and the legacy unstable `/event/{eventId}/check`: one
 //! decision ([`crate::sign::sign`]), three answer shapes.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json,
@@ -12,12 +15,16 @@ use axum::{
 };
 use palisade_matrix::canonical_json::CanonicalJsonValue;
 use serde_json::{Value, json};
+use tracing::{Instrument, debug};
 
 use super::{AppState, MatrixError, federation::FederationRequest};
 use crate::{
     metrics::SignNote,
     sign::{self, SHED_RETRY_AFTER, SignOutcome},
 };
+
+/// Numbers each `/sign` request for the logs (the `request_id` of its `sign` span).
+static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The `error` of a refusal when the community has not set its own.
 const DEFAULT_REFUSAL: &str = "This message is not allowed by the policy server";
@@ -65,8 +72,24 @@ pub(super) async fn legacy_check(
     }
 }
 
-/// The decision on the request's body, parsed once: by the X-Matrix check when it was an object.
+/// The decision on the request's body, in a `sign` span numbered for the logs, timed for the metrics.
 async fn decide(state: &AppState, request: FederationRequest) -> Result<SignOutcome, sign::SignError> {
+    let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("sign", request_id, origin = %request.origin);
+    let started = Instant::now();
+    let decided = decide_parsed(state, request).instrument(span.clone()).await;
+    if let Some(internals) = crate::metrics::sign_internals() {
+        internals.decision.observe(started.elapsed().as_secs_f64());
+    }
+    span.in_scope(|| match &decided {
+        Ok(outcome) => debug!(event_id = outcome.event_id(), signed = outcome.is_signed(), "decided"),
+        Err(error) => debug!(%error, "not decided"),
+    });
+    decided
+}
+
+/// The body, parsed once: by the X-Matrix check when it was an object.
+async fn decide_parsed(state: &AppState, request: FederationRequest) -> Result<SignOutcome, sign::SignError> {
     match request.content {
         Some(CanonicalJsonValue::Object(object)) => sign::sign_object(state, &request.origin, object).await,
         // Anything else is refused with the parser's own words.

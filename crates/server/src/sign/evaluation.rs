@@ -310,6 +310,8 @@ impl Evaluator {
             media_scanner: scanner.as_ref().map(|s| s as &dyn MediaScanner),
             classifier: classifier.as_ref().map(|c| c as &dyn TextClassifier),
             signatures: Some(&signatures),
+            filter_timer: crate::metrics::sign_internals()
+                .map(|m| m as &dyn palisade_policy::handles::FilterTimer),
         };
         let scope = Scope { community_id: &room.community_id, instance: &context.settings };
         let verdict = decide(&event, &context.snapshot, config, scope, handles)
@@ -322,7 +324,16 @@ impl Evaluator {
         // Another instance may have decided first; its verdict is the answer (a verdict never flips). The writer
         // answers only after the batch holding this verdict has committed.
         let ours = record.clone();
-        let stored = self.writer(state).insert(record).await?;
+        let writer = self.writer(state);
+        let internals = crate::metrics::sign_internals();
+        if let Some(internals) = internals {
+            internals.verdict_queue.set(i64::try_from(writer.queued()).unwrap_or(i64::MAX));
+        }
+        let committing = std::time::Instant::now();
+        let stored = writer.insert(record).await?;
+        if let Some(internals) = internals {
+            internals.store.with_label_values(&["insert"]).observe(committing.elapsed().as_secs_f64());
+        }
         // Only the instance whose verdict was stored reports it, once.
         if stored == ours
             && verdict.is_prohibited()
@@ -344,7 +355,12 @@ impl Evaluator {
         event_id: &str,
         reference_hash: Option<&str>,
     ) -> Result<Option<DecidedVerdict>, SignError> {
-        match self.reader(state).get(room_id, event_id, reference_hash).await? {
+        let started = std::time::Instant::now();
+        let found = self.reader(state).get(room_id, event_id, reference_hash).await?;
+        if let Some(internals) = crate::metrics::sign_internals() {
+            internals.store.with_label_values(&["lookup"]).observe(started.elapsed().as_secs_f64());
+        }
+        match found {
             VerdictLookup::Found(stored) => Ok(Some(DecidedVerdict::from_stored(&stored))),
             VerdictLookup::ReferenceMismatch(_) => {
                 Err(SignError::BadPdu("this event ID was already used for different content".to_owned()))

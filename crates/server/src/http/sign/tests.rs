@@ -231,3 +231,40 @@ async fn a_refusal_carries_the_communitys_own_message() {
     assert_eq!(worded.1["error"], rules, "{}", worded.1);
     assert_ne!(generic.1["error"], rules);
 }
+
+/// A decided `/sign` shows in the pipeline's metrics: its decision time, each filter's time, the verdict lookup and
+/// commit, and the signature batch its checks were in.
+#[tokio::test]
+async fn a_decision_is_measured_inside_the_pipeline() {
+    let room = protected_room().await;
+    let metrics = crate::metrics::Metrics::new().unwrap();
+    let sample = |name: &str| {
+        let text = metrics.render();
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|count| count.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = [
+        sample("palisade_sign_decision_seconds_count"),
+        sample("palisade_filter_seconds_count{filter=\"keyword\"}"),
+        sample("palisade_verdict_store_seconds_count{operation=\"insert\"}"),
+        sample("palisade_signature_batch_size_count"),
+    ];
+    let answer = room.ask(STABLE, &room.message("measured", 20)).await;
+    assert_eq!(answer.0, StatusCode::OK, "{answer:?}");
+    let after = [
+        sample("palisade_sign_decision_seconds_count"),
+        sample("palisade_filter_seconds_count{filter=\"keyword\"}"),
+        sample("palisade_verdict_store_seconds_count{operation=\"insert\"}"),
+        sample("palisade_signature_batch_size_count"),
+    ];
+    // Other tests of this process may decide at the same time, so each count grew by at least this request's.
+    for ((name, before), after) in
+        ["decision", "keyword filter", "verdict insert", "signature batches"].iter().zip(before).zip(after)
+    {
+        assert!(after >= before + 1.0, "{name}: {before} -> {after}");
+    }
+    assert!(metrics.render().contains("palisade_verdict_queue "), "the queue gauge is exported");
+}
