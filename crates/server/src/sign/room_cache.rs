@@ -26,6 +26,9 @@ pub(super) struct RoomContextCache {
     contexts: RwLock<HashMap<String, Arc<RoomContext>>>,
     /// Counts changes seen: a context loaded while one arrived may predate it, so it is used once, not kept.
     changes_seen: AtomicU64,
+    /// One load at a time per room: requests that miss together (after a change, every request in progress)
+    /// wait for the first one's context instead of all reading the store at once.
+    loads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl RoomContextCache {
@@ -41,6 +44,35 @@ impl RoomContextCache {
         Loading: Future<Output = Result<RoomContext, SignError>>,
     {
         let Some(changes) = self.changes(store).await else { return load().await.map(Arc::new) };
+        self.apply(changes);
+        if let Some(context) = read(&self.contexts).get(room_id) {
+            return Ok(Arc::clone(context));
+        }
+        let gate = Arc::clone(lock(&self.loads).entry(room_id.to_owned()).or_default());
+        let loaded = {
+            let _turn = gate.lock().await;
+            self.load(changes, room_id, load).await
+        };
+        let mut loads = lock(&self.loads);
+        // The last of the requests that met at the gate removes it (the map and this request hold the rest).
+        if Arc::strong_count(&gate) <= 2 {
+            loads.remove(room_id);
+        }
+        loaded
+    }
+
+    /// Loads `room_id`'s context unless the request before at the gate already did, and keeps it unless a change
+    /// arrived meanwhile.
+    async fn load<Load, Loading>(
+        &self,
+        changes: &Mutex<broadcast::Receiver<ConfigChange>>,
+        room_id: &str,
+        load: Load,
+    ) -> Result<Arc<RoomContext>, SignError>
+    where
+        Load: FnOnce() -> Loading,
+        Loading: Future<Output = Result<RoomContext, SignError>>,
+    {
         self.apply(changes);
         if let Some(context) = read(&self.contexts).get(room_id) {
             return Ok(Arc::clone(context));
@@ -85,6 +117,10 @@ impl RoomContextCache {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -106,6 +142,52 @@ mod tests {
 
     async fn context(room: &Room12, room_id: &str) -> Arc<crate::sign::RoomContext> {
         room.state.evaluator.room_context(&room.state, room_id).await.unwrap()
+    }
+
+    /// Requests that miss together read the store once: the others wait for the first one's context.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_miss_together_share_one_load() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use palisade_policy::{CommunityConfig, InstanceSettings};
+
+        use super::RoomContextCache;
+        use crate::sign::room_context::{InstanceLayer, RoomContext};
+
+        let room = protected_room().await;
+        let cache = Arc::new(RoomContextCache::default());
+        let loads = Arc::new(AtomicUsize::new(0));
+        let asks: Vec<_> = (0..16)
+            .map(|_| {
+                let (cache, loads, store, room_id) =
+                    (cache.clone(), loads.clone(), room.state.store.clone(), room.room_id.clone());
+                tokio::spawn(async move {
+                    let (config, settings) = (CommunityConfig::default(), InstanceSettings::default());
+                    let instance = InstanceLayer { config: &config, settings: &settings, policy_lists: &[] };
+                    cache
+                        .get_or_load(&store, &room_id, || async {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            // Long enough for every other ask to arrive while this one loads.
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            RoomContext::load(&store, &room_id, instance).await
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let contexts: Vec<_> = results_of(asks).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one load for sixteen asks");
+        assert!(contexts.iter().all(|c| Arc::ptr_eq(c, &contexts[0])));
+        assert!(cache.loads.lock().unwrap().is_empty(), "no gate is left behind");
+    }
+
+    async fn results_of<T: Send + 'static>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut done = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            done.push(task.await.unwrap());
+        }
+        done
     }
 
     #[tokio::test]
