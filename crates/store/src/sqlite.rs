@@ -1,6 +1,5 @@
 //! The embedded SQLite backend.
 
-mod checkpointer;
 mod hellban_mirror;
 mod other_writers;
 mod queries;
@@ -117,11 +116,7 @@ impl SqliteStore {
         let verdict_inserts = if in_memory {
             None
         } else {
-            let inserts = Arc::new(VerdictInserts::open(options.get_filename(), writer_busy)?);
-            if checkpointer::start(options.get_filename(), Arc::downgrade(&inserts))? {
-                inserts.without_checkpoints()?;
-            }
-            Some(inserts)
+            Some(Arc::new(VerdictInserts::open(options.get_filename(), writer_busy)?))
         };
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
         let hellbans = Arc::new(HellbanMirror::default());

@@ -92,11 +92,6 @@ impl VerdictInserts {
         Ok(stored)
     }
 
-    /// Leaves checkpoints to someone else (see `checkpointer.rs`): no commit of this connection copies the log.
-    pub(super) fn without_checkpoints(&self) -> StoreResult<()> {
-        Ok(self.lock().pragma_update(None, "wal_autocheckpoint", 0)?)
-    }
-
     /// `PRAGMA data_version` of this connection: it moves when any other connection commits.
     pub(super) fn data_version(&self) -> StoreResult<i64> {
         Ok(self.lock().pragma_query_value(None, "data_version", |row| row.get(0))?)

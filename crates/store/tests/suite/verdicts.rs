@@ -106,25 +106,3 @@ both_backends!(
     reference_hash_is_checked,
     batch_answers_in_input_order
 );
-
-/// SQLite: verdict commits leave the log to a background checkpoint, which still copies it into the database file
-/// within a second.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_checkpoints_the_log_in_the_background() {
-    let db = crate::harness::sqlite().await;
-    let path = db.url.trim_start_matches("sqlite://").to_owned();
-    let size = || std::fs::metadata(&path).unwrap().len();
-    // Let the first background checkpoint take the migrations, so what follows is only verdicts.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let before = size();
-    let batch: Vec<StoredVerdict> =
-        (0..2_000).map(|i| verdict("!r:x", &format!("$e{i}"), VerdictClass::Neutral)).collect();
-    db.store.insert_verdicts_if_absent(&batch).await.unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-    while size() <= before {
-        assert!(tokio::time::Instant::now() < deadline, "the database file never grew past {before} bytes");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let stored = db.store.get_verdict("!r:x", "$e1999", None).await.unwrap();
-    assert!(matches!(stored, VerdictLookup::Found(_)));
-}
