@@ -47,8 +47,7 @@ fn max_readers() -> u32 {
 const CHANGE_CAPACITY: usize = 256;
 
 /// SQLite store: one writer connection, a small pool of readers; on a file, also a verdict writer connection
-/// (`sqlite/verdict_insert.rs`), read-only verdict lookups on the caller's thread (`sqlite/verdict_lookup.rs`) and
-/// a background checkpoint thread (`sqlite/checkpointer.rs`).
+/// (`sqlite/verdict_insert.rs`) and read-only verdict lookups on the caller's thread (`sqlite/verdict_lookup.rs`).
 ///
 /// WAL lets readers run while the writer commits. `synchronous=FULL` makes every commit durable
 /// before it returns: a verdict is promised never to flip, so it must survive power loss once a
