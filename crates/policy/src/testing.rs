@@ -53,7 +53,7 @@ impl Harness {
         }
     }
 
-    fn handles(&self) -> Handles<'_> {
+    pub(crate) fn handles(&self) -> Handles<'_> {
         Handles {
             clock: &self.clock,
             hellbans: &self.hellbans,

@@ -20,7 +20,7 @@ use prometheus::{
 
 mod sign_internals;
 
-pub(crate) use sign_internals::sign_internals;
+pub(crate) use sign_internals::{sign_internals, store_took};
 
 /// Latency buckets (seconds) fine enough to tell a 1 ms answer from a 5 ms one.
 const LATENCY_BUCKETS: &[f64] =

@@ -17,6 +17,16 @@ fn palisade(dir: &Path) -> Command {
     command
 }
 
+/// `palisade serve` on loopback: federation on `port`, metrics on `metrics_port`.
+fn serve(dir: &Path, port: u16, metrics_port: u16) -> Command {
+    let mut command = palisade(dir);
+    command
+        .arg("serve")
+        .env("PS_HTTP_BIND", format!("127.0.0.1:{port}"))
+        .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{metrics_port}"));
+    command
+}
+
 fn run(command: &mut Command) -> Output {
     command.output().expect("run palisade")
 }
@@ -52,14 +62,8 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_event() {
     let dir = tempfile::tempdir().unwrap();
     let (port, metrics_port) = (free_port(), free_port());
-    let child = palisade(dir.path())
-        .arg("serve")
-        .env("PS_HTTP_BIND", format!("127.0.0.1:{port}"))
-        .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child =
+        serve(dir.path(), port, metrics_port).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut server = Running(child);
     let stdout = BufReader::new(server.0.stdout.take().unwrap());
 
@@ -107,11 +111,8 @@ fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_even
 fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let (port, metrics_port) = (free_port(), free_port());
-    let child = palisade(dir.path())
-        .arg("serve")
+    let child = serve(dir.path(), port, metrics_port)
         .env("PS_LOG_FORMAT", "json")
-        .env("PS_HTTP_BIND", format!("127.0.0.1:{port}"))
-        .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -257,16 +257,7 @@ impl crate::handles::FilterTimer for Timings {
 fn every_filter_that_ran_reports_its_time() {
     let h = Harness::new(json!({}));
     let timings = Timings::default();
-    let handles = crate::handles::Handles {
-        clock: &h.clock,
-        hellbans: &h.hellbans,
-        counters: &h.counters,
-        trust: &h.trust,
-        media_scanner: None,
-        classifier: None,
-        signatures: None,
-        filter_timer: Some(&timings),
-    };
+    let handles = crate::handles::Handles { filter_timer: Some(&timings), ..h.handles() };
     let scope = Scope { community_id: &h.community, instance: &h.instance };
     let event = Event::from_json(message("@a:example.org", "hello")).unwrap();
     let verdict = crate::block_on::block_on(decide(&event, &h.room, &h.config, scope, handles)).unwrap();

@@ -3,7 +3,10 @@
 //! process-wide and join every [`Metrics`](super::Metrics) registry. Labels come from bounded sets only (filter
 //! names, two store operations).
 
-use std::{sync::LazyLock, time::Duration};
+use std::{
+    sync::LazyLock,
+    time::{Duration, Instant},
+};
 
 use palisade_policy::{FilterId, handles::FilterTimer};
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntGauge, Registry};
@@ -81,6 +84,13 @@ impl SignInternals {
         registry.register(Box::new(self.verdict_queue.clone()))?;
         registry.register(Box::new(self.signature_batch.clone()))?;
         Ok(())
+    }
+}
+
+/// Records how long a verdict store `operation` (`lookup` or `insert`) took since `started`.
+pub(crate) fn store_took(operation: &str, started: Instant) {
+    if let Some(internals) = sign_internals() {
+        internals.store.with_label_values(&[operation]).observe(started.elapsed().as_secs_f64());
     }
 }
 

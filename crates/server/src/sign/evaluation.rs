@@ -325,15 +325,12 @@ impl Evaluator {
         // answers only after the batch holding this verdict has committed.
         let ours = record.clone();
         let writer = self.writer(state);
-        let internals = crate::metrics::sign_internals();
-        if let Some(internals) = internals {
+        if let Some(internals) = crate::metrics::sign_internals() {
             internals.verdict_queue.set(i64::try_from(writer.queued()).unwrap_or(i64::MAX));
         }
         let committing = std::time::Instant::now();
         let stored = writer.insert(record).await?;
-        if let Some(internals) = internals {
-            internals.store.with_label_values(&["insert"]).observe(committing.elapsed().as_secs_f64());
-        }
+        crate::metrics::store_took("insert", committing);
         // Only the instance whose verdict was stored reports it, once.
         if stored == ours
             && verdict.is_prohibited()
@@ -357,9 +354,7 @@ impl Evaluator {
     ) -> Result<Option<DecidedVerdict>, SignError> {
         let started = std::time::Instant::now();
         let found = self.reader(state).get(room_id, event_id, reference_hash).await?;
-        if let Some(internals) = crate::metrics::sign_internals() {
-            internals.store.with_label_values(&["lookup"]).observe(started.elapsed().as_secs_f64());
-        }
+        crate::metrics::store_took("lookup", started);
         match found {
             VerdictLookup::Found(stored) => Ok(Some(DecidedVerdict::from_stored(&stored))),
             VerdictLookup::ReferenceMismatch(_) => {

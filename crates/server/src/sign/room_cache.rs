@@ -44,9 +44,8 @@ impl RoomContextCache {
         Loading: Future<Output = Result<RoomContext, SignError>>,
     {
         let Some(changes) = self.changes(store).await else { return load().await.map(Arc::new) };
-        self.apply(changes);
-        if let Some(context) = read(&self.contexts).get(room_id) {
-            return Ok(Arc::clone(context));
+        if let Some(context) = self.cached(changes, room_id) {
+            return Ok(context);
         }
         let gate = Arc::clone(lock(&self.loads).entry(room_id.to_owned()).or_default());
         let loaded = {
@@ -73,9 +72,8 @@ impl RoomContextCache {
         Load: FnOnce() -> Loading,
         Loading: Future<Output = Result<RoomContext, SignError>>,
     {
-        self.apply(changes);
-        if let Some(context) = read(&self.contexts).get(room_id) {
-            return Ok(Arc::clone(context));
+        if let Some(context) = self.cached(changes, room_id) {
+            return Ok(context);
         }
         let seen_before = self.changes_seen.load(Ordering::SeqCst);
         let context = Arc::new(load().await?);
@@ -84,6 +82,16 @@ impl RoomContextCache {
             write(&self.contexts).insert(room_id.to_owned(), Arc::clone(&context));
         }
         Ok(context)
+    }
+
+    /// The kept context of `room_id`, once the changes announced so far have dropped what they touch.
+    fn cached(
+        &self,
+        changes: &Mutex<broadcast::Receiver<ConfigChange>>,
+        room_id: &str,
+    ) -> Option<Arc<RoomContext>> {
+        self.apply(changes);
+        read(&self.contexts).get(room_id).map(Arc::clone)
     }
 
     async fn changes(&self, store: &Arc<dyn Store>) -> Option<&Mutex<broadcast::Receiver<ConfigChange>>> {
