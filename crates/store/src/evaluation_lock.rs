@@ -3,15 +3,14 @@
 //! `insert_verdict_if_absent` already makes the *stored* verdict unique, but two instances that
 //! evaluate the same event both run its filters, and filters have side effects on shared state:
 //! a frequency counter would count the event twice and a hellban could start from the losing
-//! evaluation. [`Store::lock_evaluation`](crate::Store::lock_evaluation) lets an instance hold the
+//! evaluation. [`Store::claim_evaluation`](crate::Store::claim_evaluation) lets an instance hold the
 //! event while it decides; the other instance waits, then finds the stored verdict.
 
 use std::any::Any;
 
-use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
-use crate::StoreResult;
+use crate::VerdictLookup;
 
 /// Longest an instance waits for another to finish evaluating one event (`lock_timeout` of the lock pool's
 /// sessions, see [`lock_pool_options`]).
@@ -53,30 +52,25 @@ impl std::fmt::Debug for EvaluationLock {
     }
 }
 
+/// What [`Store::claim_evaluation`](crate::Store::claim_evaluation) found: the verdict stored for the event, read
+/// while holding `lock`. When none is stored, the caller decides and stores a verdict before dropping the lock.
+#[derive(Debug)]
+pub struct EvaluationClaim {
+    /// The stored verdict, checked against the event's reference hash.
+    pub stored: VerdictLookup,
+    /// Holds off other instances' evaluations of the event until dropped.
+    pub lock: EvaluationLock,
+}
+
 /// The advisory-lock key text of one event: length-prefixed so `(a, bc)` and `(ab, c)` differ.
 pub(crate) fn lock_key(room_id: &str, event_id: &str) -> String {
     format!("palisade.evaluation:{}:{room_id}{event_id}", room_id.len())
 }
 
-/// Takes the PostgreSQL advisory lock of one event inside a transaction on `pool` (a pool kept
-/// for locks only, so lock holders never starve the queries they are waiting to run; its sessions
-/// have a `lock_timeout`, so a stuck holder cannot hold the waiters forever).
-pub(crate) async fn lock_postgres(
-    pool: &PgPool,
-    room_id: &str,
-    event_id: &str,
-) -> StoreResult<EvaluationLock> {
-    // One round trip: the transaction starts and takes the lock in the same simple query. The key is a number
-    // computed here, so nothing from the request is written into the SQL.
-    let statement = format!("BEGIN; SELECT pg_advisory_xact_lock({})", lock_number(room_id, event_id));
-    let transaction = pool.begin_with(sqlx::AssertSqlSafe(statement)).await?;
-    Ok(EvaluationLock::held_by(transaction))
-}
-
 /// The advisory-lock number of one event: the first 8 bytes of the SHA-256 of its [`lock_key`]. (Instances
 /// before this scheme hashed with `hashtextextended`; during a rolling upgrade old and new instances may both
 /// evaluate an event, and the first stored verdict still wins.)
-fn lock_number(room_id: &str, event_id: &str) -> i64 {
+pub(crate) fn lock_number(room_id: &str, event_id: &str) -> i64 {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(lock_key(room_id, event_id).as_bytes());
     let mut first = [0u8; 8];

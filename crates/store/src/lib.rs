@@ -10,6 +10,7 @@ mod admin;
 mod backup;
 mod error;
 mod evaluation_lock;
+mod hellban_mirror;
 mod ids;
 mod import;
 mod open;
@@ -22,13 +23,12 @@ mod schema;
 mod sqlite;
 mod store;
 mod token;
-mod verdict_reader;
 mod verdict_writer;
 
 pub use admin::{VerdictCount, VerdictCursor, VerdictQuery};
 pub use backup::backup_database;
 pub use error::{StoreError, StoreResult};
-pub use evaluation_lock::EvaluationLock;
+pub use evaluation_lock::{EvaluationClaim, EvaluationLock};
 pub use ids::new_id;
 pub use import::{ImportReport, import_policyserv};
 pub use open::{open, open_with_replica};
@@ -41,5 +41,4 @@ pub use records::{
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use store::{Backend, Store};
 pub use token::hash_access_token;
-pub use verdict_reader::{ReadBatch, VerdictReader};
 pub use verdict_writer::{GroupCommit, VerdictWriter, WriterStats};

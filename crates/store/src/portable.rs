@@ -329,14 +329,15 @@ macro_rules! portable_queries {
                 .collect()
         }
 
-        /// The verdicts stored for `keys` (`(room_id, event_id)`), in the same order, `None` where absent.
+        /// The verdicts stored for `keys` (`(room_id, event_id)`), in the same order, `None` where absent; read
+        /// through one connection (a pool's, or a transaction's).
         pub(crate) async fn get_verdicts(
-            pool: &Pool,
+            connection: &mut <$db as sqlx::Database>::Connection,
             keys: &[(&str, &str)],
         ) -> StoreResult<Vec<Option<StoredVerdict>>> {
             let mut found = Vec::with_capacity(keys.len());
             for chunk in keys.chunks(VERDICT_CHUNK) {
-                found.extend(select_verdicts(pool, chunk).await?);
+                found.extend(select_verdicts(&mut *connection, chunk).await?);
             }
             Ok(in_key_order(keys, found))
         }
@@ -756,23 +757,10 @@ macro_rules! portable_queries {
             Ok(())
         }
 
-        /// The expiry of an active hellban.
-        #[allow(dead_code, reason = "SQLite answers from its in-memory mirror")]
-        pub(crate) async fn hellban_expiry(
-            pool: &Pool,
-            community_id: &str,
-            user_id: &str,
-            now_ms: i64,
-        ) -> StoreResult<Option<i64>> {
-            let row: Option<(i64,)> = sqlx::query_as(
-                "SELECT expires_at_ms FROM hellbans WHERE community_id = $1 AND user_id = $2 AND expires_at_ms > $3",
-            )
-            .bind(community_id)
-            .bind(user_id)
-            .bind(now_ms)
-            .fetch_optional(pool)
-            .await?;
-            Ok(row.map(|(e,)| e))
+        /// Every hellban, expired ones too (for the in-memory mirror, which decides at each lookup whether a ban
+        /// is active; retention prunes expired rows).
+        pub(crate) async fn all_hellbans(pool: &Pool) -> StoreResult<Vec<(String, String, i64)>> {
+            Ok(sqlx::query_as("SELECT community_id, user_id, expires_at_ms FROM hellbans").fetch_all(pool).await?)
         }
 
         /// Lifts a hellban.

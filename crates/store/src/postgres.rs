@@ -1,5 +1,6 @@
 //! The PostgreSQL backend, for production and for many instances sharing one database.
 
+mod evaluation_claims;
 mod listener;
 mod queries;
 
@@ -13,9 +14,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{Mutex, broadcast};
 
+use crate::hellban_mirror::HellbanMirror;
 use crate::schema::ensure_not_newer;
 use crate::{
-    Backend, Community, ConfigChange, EduBatch, EduRetry, EvaluationLock, JoinState, MediaScan, PruneReport,
+    Backend, Community, ConfigChange, EduBatch, EduRetry, EvaluationClaim, JoinState, MediaScan, PruneReport,
     Room, ServerKey, StateEvent, Store, StoreError, StoreResult, StoredVerdict, VerdictLookup,
 };
 
@@ -26,8 +28,9 @@ static MIGRATOR: Migrator = sqlx::sqlx_macros::migrate!("migrations/postgres");
 /// for two instances and the operator's tools.
 const MAX_CONNECTIONS: u32 = 10;
 
-/// Evaluations one instance may hold locked at once. Each holds a connection until its verdict is committed (a few
-/// milliseconds with group commit), so this bounds an instance's rate of new events: 8 allowed about 1 000/s.
+/// Claimed batches of events one instance may hold locked at once (each holds a connection until its last
+/// verdict is committed, a few milliseconds with group commit; a batch claims every event that arrived while
+/// the previous claim statement ran).
 const LOCK_CONNECTIONS: u32 = 24;
 
 /// Capacity of the change broadcast; a slower subscriber sees `Lagged` and resyncs.
@@ -41,8 +44,10 @@ pub struct PgStore {
     changes: broadcast::Sender<ConfigChange>,
     /// The LISTEN task, started by the first subscriber and stopped with the last handle.
     listener: Arc<Mutex<Option<listener::ListenerTask>>>,
-    /// Connections that hold evaluation locks (see [`Store::lock_evaluation`]), apart from `pool`.
-    locks: PgPool,
+    /// Active hellbans, answered from memory once the listener keeps them current.
+    hellbans: Arc<HellbanMirror>,
+    /// Batched evaluation claims (see [`Store::claim_evaluation`]), on a pool of their own.
+    claims: evaluation_claims::EvaluationClaims,
     /// Where lag-tolerant reads go: a read replica if configured, else `pool` itself.
     read: PgPool,
 }
@@ -64,7 +69,9 @@ impl PgStore {
             .max_connections(LOCK_CONNECTIONS)
             .connect_lazy_with(crate::evaluation_lock::lock_pool_options(&pool.connect_options()));
         let read = pool.clone();
-        Ok(Self { pool, changes, listener: Arc::new(Mutex::new(None)), locks, read })
+        let claims = evaluation_claims::EvaluationClaims::spawn(locks);
+        let hellbans = Arc::new(HellbanMirror::default());
+        Ok(Self { pool, changes, listener: Arc::new(Mutex::new(None)), hellbans, claims, read })
     }
 
     /// Like [`PgStore::open`], sending lag-tolerant reads (room state, listings, keyword templates, trust data)
@@ -75,6 +82,16 @@ impl PgStore {
         let mut store = Self::open(url).await?;
         store.read = pool_options().connect(read_url).await?;
         Ok(store)
+    }
+
+    /// Starts the LISTEN task unless it runs; changes committed after this returns are heard.
+    async fn listen(&self) -> StoreResult<()> {
+        let mut task = self.listener.lock().await;
+        if task.is_none() {
+            let hellbans = Arc::downgrade(&self.hellbans);
+            *task = Some(listener::start(&self.pool, self.changes.clone(), hellbans).await?);
+        }
+        Ok(())
     }
 
     /// The underlying pool (for tests and tools that need raw SQL).
@@ -184,7 +201,7 @@ impl Store for PgStore {
     }
 
     async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>> {
-        queries::get_verdicts(&self.pool, keys).await
+        queries::get_verdicts(&mut *self.pool.acquire().await?, keys).await
     }
 
     async fn get_verdict(
@@ -339,7 +356,10 @@ impl Store for PgStore {
     }
 
     async fn hellban(&self, community_id: &str, user_id: &str, expires_at_ms: i64) -> StoreResult<()> {
-        queries::hellban(&self.pool, community_id, user_id, expires_at_ms).await
+        queries::hellban(&self.pool, community_id, user_id, expires_at_ms).await?;
+        // At once for this instance; the trigger's notification brings it to the others (and again here).
+        self.hellbans.banned(community_id, user_id, expires_at_ms);
+        Ok(())
     }
 
     async fn hellban_expiry(
@@ -348,11 +368,18 @@ impl Store for PgStore {
         user_id: &str,
         now_ms: i64,
     ) -> StoreResult<Option<i64>> {
-        queries::hellban_expiry(&self.pool, community_id, user_id, now_ms).await
+        // The table is read only once the listener runs, so no later change is missed.
+        let load = || async {
+            self.listen().await?;
+            queries::all_hellbans(&self.pool).await
+        };
+        self.hellbans.expiry(load, community_id, user_id, now_ms).await
     }
 
     async fn lift_hellban(&self, community_id: &str, user_id: &str) -> StoreResult<bool> {
-        queries::lift_hellban(&self.pool, community_id, user_id).await
+        let lifted = queries::lift_hellban(&self.pool, community_id, user_id).await?;
+        self.hellbans.lifted(community_id, user_id);
+        Ok(lifted)
     }
 
     async fn record_and_count(
@@ -378,15 +405,17 @@ impl Store for PgStore {
     }
 
     async fn subscribe_changes(&self) -> StoreResult<broadcast::Receiver<ConfigChange>> {
-        let mut task = self.listener.lock().await;
-        if task.is_none() {
-            *task = Some(listener::start(&self.pool, self.changes.clone()).await?);
-        }
+        self.listen().await?;
         Ok(self.changes.subscribe())
     }
 
-    async fn lock_evaluation(&self, room_id: &str, event_id: &str) -> StoreResult<EvaluationLock> {
-        crate::evaluation_lock::lock_postgres(&self.locks, room_id, event_id).await
+    async fn claim_evaluation(
+        &self,
+        room_id: &str,
+        event_id: &str,
+        reference_hash: Option<&str>,
+    ) -> StoreResult<EvaluationClaim> {
+        self.claims.claim(room_id, event_id, reference_hash).await
     }
 
     async fn prune(&self, older_than_ms: i64) -> StoreResult<PruneReport> {
@@ -405,7 +434,7 @@ impl Store for PgStore {
     async fn close(&self) {
         // The LISTEN connection is checked out of the pool; closing waits for it, so stop it first.
         drop(self.listener.lock().await.take());
-        self.locks.close().await;
+        self.claims.close().await;
         self.read.close().await;
         self.pool.close().await;
     }

@@ -1,6 +1,5 @@
 //! The embedded SQLite backend.
 
-mod hellban_mirror;
 mod other_writers;
 mod queries;
 mod verdict_insert;
@@ -19,12 +18,12 @@ use sqlx::sqlite::{
 };
 use tokio::sync::broadcast;
 
+use crate::hellban_mirror::HellbanMirror;
 use crate::schema::ensure_not_newer;
 use crate::{
     Backend, Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, Room, ServerKey,
     StateEvent, Store, StoreResult, StoredVerdict, VerdictLookup,
 };
-use hellban_mirror::HellbanMirror;
 use verdict_insert::VerdictInserts;
 use verdict_lookup::InlineVerdictReads;
 
@@ -308,7 +307,7 @@ impl Store for SqliteStore {
     async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>> {
         match &self.verdict_reads {
             Some(reads) => reads.get_verdicts(keys),
-            None => queries::get_verdicts(&self.reader, keys).await,
+            None => queries::get_verdicts(&mut *self.reader.acquire().await?, keys).await,
         }
     }
 
@@ -494,7 +493,7 @@ impl Store for SqliteStore {
         user_id: &str,
         now_ms: i64,
     ) -> StoreResult<Option<i64>> {
-        self.hellbans.expiry(&self.reader, community_id, user_id, now_ms).await
+        self.hellbans.expiry(|| queries::all_hellbans(&self.reader), community_id, user_id, now_ms).await
     }
 
     async fn lift_hellban(&self, community_id: &str, user_id: &str) -> StoreResult<bool> {

@@ -7,8 +7,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::{
-    Community, ConfigChange, EduBatch, EduRetry, EvaluationLock, JoinState, MediaScan, PruneReport, Room,
-    ServerKey, StateEvent, StoreResult, StoredVerdict, VerdictLookup,
+    Community, ConfigChange, EduBatch, EduRetry, EvaluationClaim, EvaluationLock, JoinState, MediaScan,
+    PruneReport, Room, ServerKey, StateEvent, StoreResult, StoredVerdict, VerdictLookup,
 };
 
 /// Which database a store runs on.
@@ -111,15 +111,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         reference_hash: Option<&str>,
     ) -> StoreResult<VerdictLookup>;
 
-    /// Holds off other instances' evaluations of `(room_id, event_id)` until the returned lock is
-    /// dropped. Callers take it after finding no stored verdict, look again, and only then
-    /// evaluate, so an event's filters (and their counters and hellbans) run once even when every
-    /// instance is asked at the same moment. Backends serving a single process return a lock that
-    /// holds nothing; PostgreSQL waits on a transaction-scoped advisory lock (up to a timeout,
-    /// after which this fails and the caller may evaluate anyway: the stored verdict still wins).
-    async fn lock_evaluation(&self, room_id: &str, event_id: &str) -> StoreResult<EvaluationLock> {
-        let _ = (room_id, event_id);
-        Ok(EvaluationLock::unneeded())
+    /// Claims the evaluation of `(room_id, event_id)`: the verdict stored for it, read while holding a lock that
+    /// keeps other instances from evaluating the event until dropped. A caller that finds none decides, stores
+    /// its verdict and only then drops the lock, so an event's filters (and their counters and hellbans) run once
+    /// even when every instance is asked at the same moment. Backends serving a single process hold nothing;
+    /// PostgreSQL takes a transaction-scoped advisory lock (waiting up to a timeout, after which this fails and
+    /// the caller may evaluate anyway: the first stored verdict still wins).
+    async fn claim_evaluation(
+        &self,
+        room_id: &str,
+        event_id: &str,
+        reference_hash: Option<&str>,
+    ) -> StoreResult<EvaluationClaim> {
+        let stored = self.get_verdict(room_id, event_id, reference_hash).await?;
+        Ok(EvaluationClaim { stored, lock: EvaluationLock::unneeded() })
     }
 
     // ----- operator API (see `admin.rs`) ---------------------------------------------------------

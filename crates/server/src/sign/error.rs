@@ -5,8 +5,8 @@ use palisade_matrix::{CanonicalJsonError, PduError};
 
 use crate::http::MatrixError;
 
-/// A `/sign` request that ends without a verdict.
-#[derive(Debug, thiserror::Error)]
+/// A `/sign` request that ends without a verdict. (Clone: every request merged into one evaluation gets its error.)
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SignError {
     /// The body is not JSON (`400 M_NOT_JSON`).
     #[error("{0}")]

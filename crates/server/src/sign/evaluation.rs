@@ -14,8 +14,7 @@ use palisade_policy::{
     handles::{Clock, Handles, MediaScanner, TextClassifier},
 };
 use palisade_store::{
-    EvaluationLock, GroupCommit, ReadBatch, StoredVerdict, VerdictLookup, VerdictReader, VerdictWriter,
-    WriterStats,
+    EvaluationClaim, GroupCommit, StoredVerdict, VerdictLookup, VerdictWriter, WriterStats,
 };
 use tracing::warn;
 
@@ -76,13 +75,11 @@ pub struct Evaluator {
     instance_policy_lists: Vec<String>,
     /// OpenAI, HMA and Muninn Hall data, and the time budget for them per request.
     outside: OutsideServices,
-    in_flight: InFlight<Result<DecidedVerdict, String>>,
+    in_flight: InFlight<Result<DecidedVerdict, SignError>>,
     /// Joined rooms' contexts, kept until the store announces a change.
     contexts: RoomContextCache,
     /// Verdicts decided or read lately, so repeated asks skip the store.
     recent: RecentVerdicts,
-    /// Batched lookups of stored verdicts; started on first use over the request's store.
-    reader: OnceLock<VerdictReader>,
     /// Group commit of new verdicts; started on first use over the request's store unless given.
     writer: OnceLock<VerdictWriter>,
     /// Times this evaluator ran the filters (not counting verdicts read back).
@@ -108,7 +105,6 @@ impl Evaluator {
             in_flight: InFlight::default(),
             contexts: RoomContextCache::default(),
             recent: RecentVerdicts::default(),
-            reader: OnceLock::new(),
             writer: OnceLock::new(),
             evaluations: AtomicU64::new(0),
             webhooks: None,
@@ -175,10 +171,6 @@ impl Evaluator {
         self.writer.get().map(VerdictWriter::stats).unwrap_or_default()
     }
 
-    fn reader(&self, state: &AppState) -> &VerdictReader {
-        self.reader.get_or_init(|| VerdictReader::spawn(state.store.clone(), ReadBatch::default()))
-    }
-
     fn writer(&self, state: &AppState) -> &VerdictWriter {
         self.writer.get_or_init(|| VerdictWriter::spawn(state.store.clone(), GroupCommit::default()))
     }
@@ -227,23 +219,13 @@ impl Evaluator {
         if let Some(recent) = self.recent.get(&key) {
             return Ok(recent);
         }
-        if let Some(stored) = self.stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await?
-        {
-            self.recent.insert(&key, &stored);
-            return Ok(stored);
-        }
         self.in_flight
-            .run(&key, || async {
-                self.decide_once(state, context, pdu, verified, &key, reference_hash.clone())
-                    .await
-                    .map_err(|e| e.to_string())
-            })
+            .run(&key, || self.claim_and_decide(state, context, pdu, verified, &key, reference_hash.clone()))
             .await
-            .map_err(SignError::Internal)
     }
 
-    /// Decides unless another instance did while we waited for the event's evaluation lock.
-    async fn decide_once(
+    /// Reads the stored verdict while holding the event's evaluation claim, or decides if there is none.
+    async fn claim_and_decide(
         &self,
         state: &AppState,
         context: &RoomContext,
@@ -252,29 +234,37 @@ impl Evaluator {
         key: &str,
         reference_hash: Option<String>,
     ) -> Result<DecidedVerdict, SignError> {
-        let (room_id, event_id) = (context.room.room_id.as_str(), pdu.event_id().as_str());
-        // Held until the verdict is stored. If the lock cannot be had (timeout, database trouble), deciding anyway
-        // is safe: the first stored verdict still wins, only the filters' counters may see the event twice.
-        let lock = match state.store.lock_evaluation(room_id, event_id).await {
-            Ok(lock) => Some(lock),
-            Err(error) => {
-                warn!(%error, room_id, event_id, "evaluation lock unavailable; deciding without it");
-                None
-            }
-        };
-        // An evaluation that ended since our first look is among the recent verdicts; one by another instance
-        // (only where the lock is shared between instances) is in the store.
+        // An evaluation that ended since our first look is among the recent verdicts.
         if let Some(recent) = self.recent.get(key) {
             return Ok(recent);
         }
-        if lock.as_ref().is_none_or(EvaluationLock::is_held)
-            && let Some(stored) =
-                self.stored_verdict(state, room_id, event_id, reference_hash.as_deref()).await?
-        {
-            self.recent.insert(key, &stored);
-            return Ok(stored);
-        }
-        let verdict = self.decide_and_store(state, context, pdu, verified, reference_hash).await?;
+        let (room_id, event_id) = (context.room.room_id.as_str(), pdu.event_id().as_str());
+        let started = std::time::Instant::now();
+        let claim = state.store.claim_evaluation(room_id, event_id, reference_hash.as_deref()).await;
+        crate::metrics::store_took("lookup", started);
+        // Held until the verdict is stored. If the claim cannot be had (lock timeout, database trouble), deciding
+        // without it after a plain lookup is safe: the first stored verdict still wins, only the filters'
+        // counters may see the event twice.
+        let EvaluationClaim { stored, lock } = match claim {
+            Ok(claim) => claim,
+            Err(error) => {
+                warn!(%error, room_id, event_id, "evaluation claim unavailable; deciding without it");
+                let stored = state.store.get_verdict(room_id, event_id, reference_hash.as_deref()).await?;
+                EvaluationClaim { stored, lock: palisade_store::EvaluationLock::unneeded() }
+            }
+        };
+        let verdict = match stored {
+            VerdictLookup::Found(stored) => DecidedVerdict::from_stored(&stored),
+            VerdictLookup::ReferenceMismatch(_) => {
+                return Err(SignError::BadPdu(
+                    "this event ID was already used for different content".to_owned(),
+                ));
+            }
+            VerdictLookup::Absent => {
+                self.decide_and_store(state, context, pdu, verified, reference_hash).await?
+            }
+        };
+        drop(lock);
         self.recent.insert(key, &verdict);
         Ok(verdict)
     }
@@ -342,26 +332,6 @@ impl Evaluator {
                 .await;
         }
         Ok(DecidedVerdict::from_stored(&stored))
-    }
-
-    /// The verdict stored for an event, if any; an event ID reused for other content is refused.
-    async fn stored_verdict(
-        &self,
-        state: &AppState,
-        room_id: &str,
-        event_id: &str,
-        reference_hash: Option<&str>,
-    ) -> Result<Option<DecidedVerdict>, SignError> {
-        let started = std::time::Instant::now();
-        let found = self.reader(state).get(room_id, event_id, reference_hash).await?;
-        crate::metrics::store_took("lookup", started);
-        match found {
-            VerdictLookup::Found(stored) => Ok(Some(DecidedVerdict::from_stored(&stored))),
-            VerdictLookup::ReferenceMismatch(_) => {
-                Err(SignError::BadPdu("this event ID was already used for different content".to_owned()))
-            }
-            VerdictLookup::Absent => Ok(None),
-        }
     }
 
     /// The room's `refusal_message`, if its community or the room sets one.

@@ -99,7 +99,26 @@ async fn batch_answers_in_input_order(db: &TestDb) {
     assert_eq!(stored, vec![batch[0].clone(), existing, batch[2].clone(), batch[0].clone()]);
 }
 
+/// More keys than one statement carries, with absent and repeated keys among them.
+async fn many_keys_come_back_in_input_order(db: &TestDb) {
+    let stored: Vec<StoredVerdict> =
+        (0..300).map(|i| verdict("!r:x", &format!("$e{i}"), VerdictClass::Neutral)).collect();
+    assert_eq!(db.store.insert_verdicts_if_absent(&stored).await.unwrap(), stored);
+    let mut keys: Vec<(String, String)> =
+        (0..600).rev().map(|i| ("!r:x".to_owned(), format!("$e{i}"))).collect();
+    keys.push(("!other:x".to_owned(), "$e1".to_owned()));
+    keys.push(("!r:x".to_owned(), "$e7".to_owned()));
+    let borrowed: Vec<(&str, &str)> = keys.iter().map(|(r, e)| (r.as_str(), e.as_str())).collect();
+    let found = db.store.get_verdicts(&borrowed).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    for ((room_id, event_id), found) in keys.iter().zip(&found) {
+        let expected = stored.iter().find(|v| &v.room_id == room_id && &v.event_id == event_id);
+        assert_eq!(found.as_ref(), expected, "{room_id} {event_id}");
+    }
+}
+
 both_backends!(
+    many_keys_come_back_in_input_order,
     each_class_round_trips_exactly,
     first_verdict_wins,
     keyed_by_room_and_event,
