@@ -313,7 +313,8 @@ impl Evaluator {
             verdict_record::to_stored(&verdict, &room.room_id, pdu.event_id().as_str(), reference_hash, now);
         // Another instance may have decided first; its verdict is the answer (a verdict never flips). The writer
         // answers only after the batch holding this verdict has committed.
-        let ours = record.clone();
+        // Kept only where it is needed, to tell whether ours was stored (a copy of the trace per verdict is not free).
+        let reported = (verdict.is_prohibited() && self.webhooks.is_some()).then(|| record.clone());
         let writer = self.writer(state);
         if let Some(internals) = crate::metrics::sign_internals() {
             internals.verdict_queue.set(i64::try_from(writer.queued()).unwrap_or(i64::MAX));
@@ -322,8 +323,7 @@ impl Evaluator {
         let stored = writer.insert(record).await?;
         crate::metrics::store_took("insert", committing);
         // Only the instance whose verdict was stored reports it, once.
-        if stored == ours
-            && verdict.is_prohibited()
+        if reported.is_some_and(|ours| ours == stored)
             && let Some(webhooks) = &self.webhooks
         {
             let event = pdu.to_json_value();
