@@ -97,7 +97,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// results are in input order.
     async fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>>;
     /// The verdicts stored for many `(room_id, event_id)` keys in one query, in input order (`None` where
-    /// absent); callers check [`StoredVerdict::matches_reference`] themselves. See [`crate::VerdictReader`].
+    /// absent); callers check [`StoredVerdict::matches_reference`] themselves. (PostgreSQL's batched claims read
+    /// their verdicts with the same query.)
     async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>>;
     /// Whether verdict lookups answer on the caller's thread without waiting (so batching them gains nothing).
     fn reads_verdicts_inline(&self) -> bool {
