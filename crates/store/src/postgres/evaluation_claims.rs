@@ -74,13 +74,10 @@ async fn run(locks: PgPool, mut receiver: mpsc::Receiver<Request>) {
     let slots = Arc::new(Semaphore::new(PARALLEL));
     loop {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
-        let Some(first) = receiver.recv().await else { return };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
+        // Waits for one claim, then takes every one already queued.
+        let mut batch = Vec::new();
+        if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
         let locks = locks.clone();
         tokio::spawn(async move {
