@@ -129,7 +129,7 @@ async fn preload(store: &dyn Store, room_id: &str, count: usize) -> anyhow::Resu
                 class: VerdictClass::Neutral,
                 harms: Vec::new(),
                 expiry_ms: None,
-                trace: json!([]),
+                trace: json!([]).into(),
                 decided_at_ms: 0,
             })
             .collect();

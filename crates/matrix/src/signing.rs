@@ -1,13 +1,18 @@
 //! Event signatures: verifying the servers that must have signed an event, and making or checking the policy
 //! server's `ed25519:policy_server` signature.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{LazyLock, RwLock},
+};
 
 use ruma::{
     CanonicalJsonValue, OwnedServerName,
     serde::Base64,
     signatures::{PublicKeyMap, PublicKeySet},
 };
+
+use sha2::{Digest, Sha256};
 
 use crate::{
     CanonicalObject, Pdu, RoomPolicy, RoomVersion, SigningKey,
@@ -187,17 +192,39 @@ impl PolicySignature {
 
 /// Signs a checked PDU with the policy key: over the redacted event without `signatures`, `unsigned` and (v3+)
 /// `event_id`. The key's own version is ignored; the signature is always made as `ed25519:policy_server`.
+///
+/// Every server of a room asks about the same event within seconds, and an ed25519 signature depends only on key
+/// and message, so signatures made lately are remembered by `SHA-256(public key ‖ message)` and given again.
 pub fn sign_as_policy_server(
     pdu: &Pdu,
     server_name: &str,
     policy_key: &SigningKey,
 ) -> Result<PolicySignature, RedactionError> {
-    let input = pdu.signing_input();
-    Ok(PolicySignature {
-        server_name: server_name.to_owned(),
-        signature: policy_key.sign_base64(input.as_bytes()),
-    })
+    let input = pdu.signing_input().as_bytes();
+    let fingerprint: [u8; 32] =
+        Sha256::new().chain_update(policy_key.public_key()).chain_update(input).finalize().into();
+    let remembered = SIGNED.read().ok().and_then(|signed| signed.get(&fingerprint).cloned());
+    let signature = match remembered {
+        Some(signature) => signature,
+        None => {
+            let signature = policy_key.sign_base64(input);
+            if let Ok(mut signed) = SIGNED.write() {
+                if signed.len() >= MAX_SIGNED {
+                    signed.clear();
+                }
+                signed.insert(fingerprint, signature.clone());
+            }
+            signature
+        }
+    };
+    Ok(PolicySignature { server_name: server_name.to_owned(), signature })
 }
+
+/// Policy signatures made lately, by `SHA-256(public key ‖ signed bytes)`.
+static SIGNED: LazyLock<RwLock<HashMap<[u8; 32], String>>> = LazyLock::new(RwLock::default);
+
+/// Signatures remembered at most; past this the memory starts again from empty (about 2 MB).
+const MAX_SIGNED: usize = 16_384;
 
 /// Adds a policy signature to an event object, as a homeserver does with the `/sign` answer.
 pub fn insert_policy_signature(event: &mut CanonicalObject, signature: &PolicySignature) {

@@ -5,12 +5,7 @@
 
 use ruma::{OwnedServerName, ServerName, api::federation::authentication::XMatrix};
 
-use crate::{
-    CanonicalObject, SigningKey,
-    canonical_json::{self, CanonicalJsonValue, to_canonical_string},
-    keys::lenient_base64,
-    verifying_keys,
-};
+use crate::{SigningKey, canonical_json::CanonicalJsonValue, keys::lenient_base64, verifying_keys};
 
 /// The parsed credentials of an X-Matrix `Authorization` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,21 +93,24 @@ impl XMatrixAuth {
         our_name: &ServerName,
         public_key: &[u8; 32],
     ) -> Result<Option<CanonicalJsonValue>, XMatrixError> {
-        let signed = self.signed_request(request, our_name)?;
-        if !verifying_keys::verify(public_key, &signed.message, &self.signature) {
+        let content = parse_body(request.body)?;
+        let message = self.signing_input(request.method, request.uri, content.as_ref(), our_name)?;
+        if !verifying_keys::verify(public_key, &message, &self.signature) {
             return Err(XMatrixError::BadSignature);
         }
-        Ok(signed.content)
+        Ok(content)
     }
 
-    /// Everything [`verify`](Self::verify) does but the signature check itself: the destination and key algorithm
-    /// are checked and the bytes the signature must cover are built, for a caller that verifies the signature
-    /// together with others.
-    pub fn signed_request(
+    /// Everything [`verify`](Self::verify) does but parsing the body and the signature check itself: the
+    /// destination and key algorithm are checked and the bytes the signature must cover are built, for a caller
+    /// that parsed the body already and verifies the signature together with others.
+    pub fn signing_input(
         &self,
-        request: RequestTarget<'_>,
+        method: &str,
+        uri: &str,
+        content: Option<&CanonicalJsonValue>,
         our_name: &ServerName,
-    ) -> Result<SignedRequest, XMatrixError> {
+    ) -> Result<Vec<u8>, XMatrixError> {
         if let Some(destination) = &self.destination
             && destination != our_name
         {
@@ -125,20 +123,8 @@ impl XMatrixAuth {
         if !self.key_id.starts_with("ed25519:") {
             return Err(XMatrixError::BadSignature);
         }
-        let mut object = request_object(request, &self.origin, our_name)?;
-        let message = to_canonical_string(&object).into_bytes();
-        // The body had to be parsed for the check; the caller need not parse it again.
-        Ok(SignedRequest { message, content: object.remove("content") })
+        Ok(request_signing_bytes(method, uri, &self.origin, our_name, content))
     }
-}
-
-/// A received request as its X-Matrix signature covers it.
-#[derive(Debug)]
-pub struct SignedRequest {
-    /// The canonical JSON the signature must cover.
-    pub message: Vec<u8>,
-    /// The body as parsed to build it (`None` when empty).
-    pub content: Option<CanonicalJsonValue>,
 }
 
 /// Signs an outgoing request as `origin` for `destination`.
@@ -148,36 +134,54 @@ pub fn sign_request(
     destination: &ServerName,
     key: &SigningKey,
 ) -> Result<XMatrixAuth, XMatrixError> {
-    let object = request_object(request, origin, destination)?;
-    let signature = key.sign_bytes(to_canonical_string(&object).as_bytes());
+    let content = parse_body(request.body)?;
+    let message = request_signing_bytes(request.method, request.uri, origin, destination, content.as_ref());
     Ok(XMatrixAuth {
         origin: origin.to_owned(),
         destination: Some(destination.to_owned()),
         key_id: key.key_id(),
-        signature,
+        signature: key.sign_bytes(&message),
     })
 }
 
-/// The JSON object an X-Matrix signature covers.
-pub fn request_object(
-    request: RequestTarget<'_>,
+/// A request body as its signature covers it: `None` when empty, else JSON that must be canonical-JSON compatible.
+pub fn parse_body(body: &[u8]) -> Result<Option<CanonicalJsonValue>, XMatrixError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| XMatrixError::BadBody(e.to_string()))?;
+    CanonicalJsonValue::try_from(value).map(Some).map_err(|e| XMatrixError::BadBody(e.to_string()))
+}
+
+/// The canonical JSON of `{"content"?, "destination", "method", "origin", "uri"}`, written field by field in
+/// canonical (sorted) order, so the body need not be copied into an object first.
+pub fn request_signing_bytes(
+    method: &str,
+    uri: &str,
     origin: &ServerName,
     destination: &ServerName,
-) -> Result<CanonicalObject, XMatrixError> {
-    let mut object = CanonicalObject::from([
-        ("method".to_owned(), CanonicalJsonValue::String(request.method.to_owned())),
-        ("uri".to_owned(), CanonicalJsonValue::String(request.uri.to_owned())),
-        ("origin".to_owned(), CanonicalJsonValue::String(origin.to_string())),
-        ("destination".to_owned(), CanonicalJsonValue::String(destination.to_string())),
-    ]);
-    if !request.body.is_empty() {
-        let value: serde_json::Value =
-            serde_json::from_slice(request.body).map_err(|e| XMatrixError::BadBody(e.to_string()))?;
-        let content =
-            CanonicalJsonValue::try_from(value).map_err(|e| XMatrixError::BadBody(e.to_string()))?;
-        object.insert("content".to_owned(), content);
+    content: Option<&CanonicalJsonValue>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    if let Some(content) = content {
+        out.extend_from_slice(br#""content":"#);
+        // Serialising canonical values into memory cannot fail.
+        let _ = serde_json::to_writer(&mut out, content);
+        out.push(b',');
     }
-    Ok(object)
+    for (name, value) in
+        [("destination", destination.as_str()), ("method", method), ("origin", origin.as_str()), ("uri", uri)]
+    {
+        let _ = serde_json::to_writer(&mut out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, value);
+        out.push(b',');
+    }
+    out.pop();
+    out.push(b'}');
+    out
 }
 
 /// The canonical JSON string of the request object, for display and debugging.
@@ -186,5 +190,48 @@ pub fn request_signing_input(
     origin: &ServerName,
     destination: &ServerName,
 ) -> Result<String, XMatrixError> {
-    request_object(request, origin, destination).map(|o| canonical_json::to_canonical_string(&o))
+    let content = parse_body(request.body)?;
+    let bytes = request_signing_bytes(request.method, request.uri, origin, destination, content.as_ref());
+    // Built from strings and serde_json output only, so always UTF-8.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{CanonicalObject, canonical_json};
+
+    /// The signing input written field by field is the canonical form of the whole request object.
+    #[test]
+    fn signing_bytes_are_the_canonical_request_object() {
+        let origin: OwnedServerName = "origin.example".try_into().unwrap();
+        let destination: OwnedServerName = "policy.example".try_into().unwrap();
+        let bodies: [&[u8]; 3] = [
+            b"",
+            br#"{"z":1,"a":{"\u00e9t\u00e9":"\"quoted\" \n tab\t \u0001","b":[true,null,-9007199254740991]},"emoji":"\ud83d\ude00"}"#,
+            br#"{}"#,
+        ];
+        for body in bodies {
+            let content = parse_body(body).unwrap();
+            let mut object = CanonicalObject::from([
+                ("method".to_owned(), CanonicalJsonValue::String("POST".to_owned())),
+                ("uri".to_owned(), CanonicalJsonValue::String("/_matrix/policy/v1/sign?x=%20y".to_owned())),
+                ("origin".to_owned(), CanonicalJsonValue::String(origin.to_string())),
+                ("destination".to_owned(), CanonicalJsonValue::String(destination.to_string())),
+            ]);
+            if let Some(content) = content.clone() {
+                object.insert("content".to_owned(), content);
+            }
+            let written = request_signing_bytes(
+                "POST",
+                "/_matrix/policy/v1/sign?x=%20y",
+                &origin,
+                &destination,
+                content.as_ref(),
+            );
+            assert_eq!(String::from_utf8(written).unwrap(), canonical_json::to_canonical_string(&object));
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! A read-only view over a PDU held as `serde_json::Value`. Construction checks the few fields every filter relies
 //! on, so filters never need to handle "not an object" or "type is a number".
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
 use crate::mxc::{MxcError, MxcUri};
@@ -16,6 +18,9 @@ pub struct Event {
     room_id: Option<String>,
     event_id: Option<String>,
     origin_server_ts: Option<i64>,
+    /// [`Self::full_json`] and [`Self::content_json`], written once for the filters that search them.
+    full_json: OnceLock<String>,
+    content_json: OnceLock<String>,
 }
 
 /// A PDU that is too malformed to judge.
@@ -60,6 +65,8 @@ impl Event {
             event_type,
             sender,
             json,
+            full_json: OnceLock::new(),
+            content_json: OnceLock::new(),
         })
     }
 
@@ -139,13 +146,16 @@ impl Event {
     }
 
     /// The content as compact JSON with sorted keys (what keyword, `@` and link filters search).
-    pub fn content_json(&self) -> String {
-        Value::Object(self.content().clone()).to_string()
+    pub fn content_json(&self) -> &str {
+        self.content_json.get_or_init(|| match self.json.get("content") {
+            Some(content @ Value::Object(_)) => content.to_string(),
+            _ => "{}".to_owned(),
+        })
     }
 
     /// The whole PDU as compact JSON with sorted keys.
-    pub fn full_json(&self) -> String {
-        self.json.to_string()
+    pub fn full_json(&self) -> &str {
+        self.full_json.get_or_init(|| self.json.to_string())
     }
 
     /// `content["m.mentions"].user_ids`, string entries only.

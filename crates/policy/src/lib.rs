@@ -37,7 +37,7 @@ pub use content_class::ContentClass;
 pub use event::{Event, EventError};
 pub use filter_id::FilterId;
 pub use filter_mode::FilterMode;
-pub use pipeline::{DecideError, PHASES, Phase, decide, decide_text};
+pub use pipeline::{DecideError, PHASES, Phase, decide, decide_text, decision_is_repeatable};
 pub use room::RoomSnapshot;
 pub use scope::{InstanceSettings, Scope};
 pub use verdict::{TraceEntry, Verdict};

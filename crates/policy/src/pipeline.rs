@@ -8,7 +8,8 @@ use crate::filters::registry;
 use crate::handles::Handles;
 use crate::verdict::TraceEntry;
 use crate::{
-    ContentClass, EffectiveConfig, Event, FilterId, FilterMode, RoomSnapshot, Scope, Verdict, harms,
+    ContentClass, EffectiveConfig, Event, FilterId, FilterMode, InstanceSettings, RoomSnapshot, Scope,
+    Verdict, harms,
 };
 
 /// One phase of the pipeline.
@@ -192,6 +193,32 @@ pub async fn decide(
         acc.class = acc.class.max(phase_class);
     }
     Ok(acc.finish())
+}
+
+/// Filters whose every run changes shared state or costs money: rate counters count each decision, and outside
+/// classifiers and scanners are asked (and paid) per call. Not among them: the hellban postfilter, since starting the
+/// same hellban twice leaves the sender hellbanned once.
+const REPEAT_SENSITIVE: [FilterId; 4] =
+    [FilterId::Frequency, FilterId::MentionFrequency, FilterId::Openai, FilterId::MediaScanning];
+
+/// Whether deciding the same event twice would go unnoticed under `config`: none of [`REPEAT_SENSITIVE`] can run.
+/// Only when it would not must concurrent asks at several instances wait for one decision; otherwise a second
+/// decision is harmless, since the first verdict stored is the answer either way.
+pub fn decision_is_repeatable(config: &EffectiveConfig, instance: &InstanceSettings) -> bool {
+    REPEAT_SENSITIVE.iter().all(|&id| config.mode(id) == FilterMode::Off || !configured(id, config, instance))
+}
+
+/// Whether a repeat-sensitive filter is set up to run at all (what its `enabled` checks that needs no event).
+fn configured(id: FilterId, config: &EffectiveConfig, instance: &InstanceSettings) -> bool {
+    match id {
+        FilterId::Frequency => {
+            !config.frequency_filter_event_types.is_empty() && config.frequency_filter_rate_limit > 0.0
+        }
+        FilterId::MentionFrequency => config.mention_frequency_filter_rate_limit > 0.0,
+        FilterId::Openai => !instance.classifier_room_ids.is_empty(),
+        FilterId::MediaScanning => !config.hma_filter_enabled_banks.is_empty(),
+        _ => true,
+    }
 }
 
 /// Judges free text (the server-centric text API, policyserv's `CheckText`) with the filters that understand text:

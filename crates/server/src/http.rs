@@ -28,9 +28,13 @@ pub mod well_known;
 
 pub use error::MatrixError;
 
-/// What every handler can see.
+/// What every handler can see: one shared [`Services`], so a request's copy of the state is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+/// The services behind [`AppState`].
+#[derive(Clone)]
+pub struct Services {
     /// Our server name (also the name we sign policy signatures as).
     pub server_name: OwnedServerName,
     /// The federation and policy keys.
@@ -51,9 +55,36 @@ pub struct AppState {
     pub rooms: Arc<crate::rooms::Rooms>,
 }
 
+impl From<Services> for AppState {
+    fn from(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// Replacing a service (as tests do before serving) gives this state its own copy of the services.
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut Services {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("server_name", &self.server_name).finish_non_exhaustive()
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("server_name", &self.server_name).finish_non_exhaustive()
     }
 }
 
@@ -147,7 +178,7 @@ pub(crate) mod test_support {
         );
         let user = "@policyserv:palisade.example.org".try_into().unwrap();
         let rooms = Arc::new(crate::rooms::Rooms::new(membership, store.clone(), user, None));
-        AppState {
+        AppState::from(Services {
             server_name,
             keys: Arc::new(keys),
             store,
@@ -160,7 +191,7 @@ pub(crate) mod test_support {
                 settings: federation::InboundSettings::default(),
             },
             rooms,
-        }
+        })
     }
 
     /// Sends one request; returns the response and its body parsed as JSON (`Null` when empty).

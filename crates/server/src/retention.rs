@@ -84,7 +84,7 @@ mod tests {
             class: VerdictClass::Neutral,
             harms: Vec::new(),
             expiry_ms: None,
-            trace: json!([]),
+            trace: json!([]).into(),
             decided_at_ms,
         }
     }

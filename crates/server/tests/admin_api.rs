@@ -16,7 +16,7 @@ use palisade_policy::CommunityConfig;
 use palisade_server::{
     federation_setup::Federation,
     http::{
-        AppState,
+        AppState, Services,
         admin::{ApiSettings, ROUTES as ADMIN_ROUTES},
         community::ROUTES as COMMUNITY_ROUTES,
         federation::{DiscardPdus, InboundFederation, InboundSettings},
@@ -77,7 +77,7 @@ impl Api {
             Membership::new(client.clone(), keyring.clone(), store.clone(), keys.federation.clone());
         let user = "@policyserv:palisade.example.org".try_into().unwrap();
         let rooms = Arc::new(Rooms::new(membership, store.clone(), user, None));
-        let state = AppState {
+        let state = AppState::from(Services {
             server_name,
             keys: Arc::new(keys),
             store,
@@ -90,7 +90,7 @@ impl Api {
                 settings: InboundSettings::default(),
             },
             rooms,
-        };
+        });
         Self { state, key: key.map(str::to_owned) }
     }
 
@@ -160,7 +160,8 @@ impl Api {
             harms: harms.iter().map(|h| (*h).to_owned()).collect(),
             expiry_ms: None,
             trace: json!([{"filter": "keyword", "outcome": "prohibited", "harms": harms, "mode": "enforce",
-                           "reason": "matched keyword \"spammy spam\""}]),
+                           "reason": "matched keyword \"spammy spam\""}])
+            .into(),
             decided_at_ms: at,
         };
         self.state.store.insert_verdict_if_absent(&verdict).await.unwrap();

@@ -21,7 +21,7 @@ use palisade_server::{
     config::AcceptInvites,
     federation_setup::Federation,
     http::{
-        AppState,
+        AppState, Services,
         federation::{InboundFederation, InboundSettings, PduSink},
         router,
     },
@@ -109,7 +109,7 @@ impl Harness {
         let membership =
             Membership::new(client.clone(), keyring.clone(), store.clone(), keys.federation.clone());
         let rooms = Arc::new(Rooms::new(membership, store.clone(), OUR_USER.try_into().unwrap(), None));
-        let state = AppState {
+        let state = AppState::from(Services {
             server_name,
             keys: Arc::new(keys),
             store,
@@ -119,7 +119,7 @@ impl Harness {
             sign_shedder: Arc::default(),
             inbound,
             rooms,
-        };
+        });
         Self { state, sink }
     }
 

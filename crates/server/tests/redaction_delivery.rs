@@ -40,7 +40,7 @@ use palisade_matrix::{
 use palisade_server::{
     federation_setup::Federation,
     http::{
-        AppState,
+        AppState, Services,
         federation::{DiscardPdus, InboundFederation, InboundSettings},
         router,
     },
@@ -94,7 +94,7 @@ async fn palisade(ca_file: PathBuf) -> AppState {
         "@policyserv:palisade.example.org".try_into().unwrap(),
         None,
     ));
-    AppState {
+    AppState::from(Services {
         server_name,
         keys: Arc::new(keys),
         store,
@@ -104,7 +104,7 @@ async fn palisade(ca_file: PathBuf) -> AppState {
         sign_shedder: Arc::default(),
         inbound: InboundFederation { pdu_sink: Arc::new(DiscardPdus), settings: InboundSettings::default() },
         rooms,
-    }
+    })
 }
 
 /// A throwaway CA and a certificate for `mod.test`, as PEM files; returns (CA file, TLS server config).

@@ -94,7 +94,7 @@ fn db_backup_copies_a_live_sqlite_database_and_refuses_postgres() {
                 class: VerdictClass::Prohibited,
                 harms: vec!["org.matrix.msc4456.spam".to_owned()],
                 expiry_ms: None,
-                trace: json!([]),
+                trace: json!([]).into(),
                 decided_at_ms: 1,
             })
             .await

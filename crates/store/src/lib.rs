@@ -36,9 +36,9 @@ pub use outbox::OutboxItem;
 pub use postgres::PgStore;
 pub use records::{
     Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, QueuedEdu, Room,
-    ServerKey, StateEvent, StoredVerdict, VerdictClass, VerdictLookup, edu_retry_delay_ms,
+    ServerKey, StateEvent, StoredVerdict, VerdictClass, VerdictLookup, VerdictTrace, edu_retry_delay_ms,
 };
 pub use sqlite::{SqliteSettings, SqliteStore};
-pub use store::{Backend, Store};
+pub use store::{Backend, BlockingVerdictInserts, Store};
 pub use token::hash_access_token;
 pub use verdict_writer::{GroupCommit, VerdictWriter, WriterStats};

@@ -3,6 +3,7 @@
 mod evaluation_claims;
 mod listener;
 mod queries;
+mod verdicts;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -197,11 +198,11 @@ impl Store for PgStore {
     }
 
     async fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
-        queries::insert_verdicts_if_absent(&self.pool, verdicts).await
+        verdicts::insert_if_absent(&self.pool, verdicts).await
     }
 
     async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>> {
-        queries::get_verdicts(&mut *self.pool.acquire().await?, keys).await
+        verdicts::get(&mut *self.pool.acquire().await?, keys).await
     }
 
     async fn get_verdict(
@@ -210,7 +211,8 @@ impl Store for PgStore {
         event_id: &str,
         reference_hash: Option<&str>,
     ) -> StoreResult<VerdictLookup> {
-        queries::get_verdict(&self.pool, room_id, event_id, reference_hash).await
+        let found = verdicts::get(&mut *self.pool.acquire().await?, &[(room_id, event_id)]).await?;
+        Ok(VerdictLookup::of(found.into_iter().next().flatten(), reference_hash))
     }
 
     async fn delete_community(&self, community_id: &str) -> StoreResult<bool> {

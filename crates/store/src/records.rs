@@ -18,4 +18,4 @@ pub use prune::PruneReport;
 pub use room::{JoinState, Room};
 pub use room_state::StateEvent;
 pub use server_key::ServerKey;
-pub use verdict::{StoredVerdict, VerdictClass, VerdictLookup};
+pub use verdict::{StoredVerdict, VerdictClass, VerdictLookup, VerdictTrace};

@@ -3,12 +3,12 @@
 //! JSON columns decode through `sqlx::types::Json`, which reads PostgreSQL `JSONB` and SQLite
 //! `TEXT` alike, so one row type serves both backends.
 
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use sqlx::types::Json;
 
 use crate::{
     Community, JoinState, MediaScan, QueuedEdu, Room, ServerKey, StateEvent, StoreResult, StoredVerdict,
-    VerdictClass,
+    VerdictClass, VerdictTrace,
 };
 
 /// Columns of `communities` (without the token hash).
@@ -90,7 +90,7 @@ pub(crate) struct VerdictRow {
     class: String,
     harms: Json<Vec<String>>,
     expiry_ms: Option<i64>,
-    trace: Json<Value>,
+    trace: Json<Box<RawValue>>,
     decided_at_ms: i64,
 }
 
@@ -105,7 +105,7 @@ impl TryFrom<VerdictRow> for StoredVerdict {
             class: VerdictClass::parse(&row.class, "verdicts")?,
             harms: row.harms.0,
             expiry_ms: row.expiry_ms,
-            trace: row.trace.0,
+            trace: VerdictTrace::from_raw(row.trace.0),
             decided_at_ms: row.decided_at_ms,
         })
     }

@@ -3,7 +3,9 @@
 mod other_writers;
 mod queries;
 mod verdict_insert;
+mod verdict_keys;
 mod verdict_lookup;
+mod verdict_statements;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -21,10 +23,11 @@ use tokio::sync::broadcast;
 use crate::hellban_mirror::HellbanMirror;
 use crate::schema::ensure_not_newer;
 use crate::{
-    Backend, Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan, PruneReport, Room, ServerKey,
-    StateEvent, Store, StoreResult, StoredVerdict, VerdictLookup,
+    Backend, BlockingVerdictInserts, Community, ConfigChange, EduBatch, EduRetry, JoinState, MediaScan,
+    PruneReport, Room, ServerKey, StateEvent, Store, StoreResult, StoredVerdict, VerdictLookup,
 };
 use verdict_insert::VerdictInserts;
+use verdict_keys::VerdictKeys;
 use verdict_lookup::InlineVerdictReads;
 
 /// Migrations for SQLite, embedded at compile time.
@@ -46,7 +49,8 @@ fn max_readers() -> u32 {
 const CHANGE_CAPACITY: usize = 256;
 
 /// SQLite store: one writer connection, a small pool of readers; on a file, also a verdict writer connection
-/// (`sqlite/verdict_insert.rs`) and read-only verdict lookups on the caller's thread (`sqlite/verdict_lookup.rs`).
+/// (`sqlite/verdict_insert.rs`), read-only verdict lookups on the caller's thread (`sqlite/verdict_lookup.rs`) and
+/// an in-memory filter of the stored verdicts' keys that spares most lookups (`sqlite/verdict_keys.rs`).
 ///
 /// WAL lets readers run while the writer commits. `synchronous=FULL` makes every commit durable
 /// before it returns: a verdict is promised never to flip, so it must survive power loss once a
@@ -63,6 +67,8 @@ pub struct SqliteStore {
     verdict_reads: Option<Arc<InlineVerdictReads>>,
     /// Verdict inserts on a connection of their own (file databases only; in memory, through `writer`).
     verdict_inserts: Option<Arc<VerdictInserts>>,
+    /// Which verdicts may be stored (file databases only).
+    verdict_keys: Option<Arc<VerdictKeys>>,
 }
 
 impl SqliteStore {
@@ -111,10 +117,12 @@ impl SqliteStore {
                 .await?
         };
         migrate(&writer).await?;
-        let verdict_inserts = if in_memory {
-            None
-        } else {
-            Some(Arc::new(VerdictInserts::open(options.get_filename(), writer_busy)?))
+        let verdict_keys = (!in_memory).then(|| Arc::new(VerdictKeys::new(options.get_filename())));
+        let verdict_inserts = match &verdict_keys {
+            Some(keys) => {
+                Some(Arc::new(VerdictInserts::open(options.get_filename(), writer_busy, Arc::clone(keys))?))
+            }
+            None => None,
         };
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
         let hellbans = Arc::new(HellbanMirror::default());
@@ -127,7 +135,7 @@ impl SqliteStore {
             )
             .await;
         }
-        Ok(Self { writer, reader, changes, hellbans, verdict_reads, verdict_inserts })
+        Ok(Self { writer, reader, changes, hellbans, verdict_reads, verdict_inserts, verdict_keys })
     }
 
     /// The settings SQLite actually applied on the writer connection (for health checks and tests).
@@ -139,6 +147,24 @@ impl SqliteStore {
         let (busy_timeout_ms,): (i64,) =
             sqlx::query_as("PRAGMA busy_timeout").fetch_one(&self.writer).await?;
         Ok(SqliteSettings { journal_mode, synchronous, foreign_keys: foreign_keys != 0, busy_timeout_ms })
+    }
+
+    /// The verdict stored for an event, read only if the key filter says it may be stored.
+    fn read_verdict(
+        &self,
+        reads: &InlineVerdictReads,
+        room_id: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<StoredVerdict>> {
+        if !self.may_be_stored(room_id, event_id) {
+            return Ok(None);
+        }
+        Ok(reads.get_verdicts(&[(room_id, event_id)])?.pop().flatten())
+    }
+
+    /// Whether a verdict for the event may be stored (always, where no key filter is kept).
+    fn may_be_stored(&self, room_id: &str, event_id: &str) -> bool {
+        self.verdict_keys.as_ref().is_none_or(|keys| keys.may_contain(room_id, event_id))
     }
 
     /// Announces a change to subscribers (none listening is fine).
@@ -295,24 +321,31 @@ impl Store for SqliteStore {
 
     async fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
         let Some(inserts) = &self.verdict_inserts else {
-            return queries::insert_verdicts_if_absent(&self.writer, verdicts).await;
+            return verdict_statements::insert_verdicts_if_absent(&self.writer, verdicts).await;
         };
         let (inserts, verdicts) = (Arc::clone(inserts), verdicts.to_vec());
         // The commit waits for fsync: not on a runtime thread.
-        tokio::task::spawn_blocking(move || inserts.insert_if_absent(&verdicts))
+        tokio::task::spawn_blocking(move || inserts.insert_verdicts_if_absent(&verdicts))
             .await
             .map_err(|_| crate::StoreError::WriterClosed)?
     }
 
     async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>> {
         match &self.verdict_reads {
-            Some(reads) => reads.get_verdicts(keys),
-            None => queries::get_verdicts(&mut *self.reader.acquire().await?, keys).await,
+            Some(reads) => {
+                let maybe: Vec<bool> =
+                    keys.iter().map(|&(room_id, event_id)| self.may_be_stored(room_id, event_id)).collect();
+                let asked: Vec<(&str, &str)> =
+                    keys.iter().zip(&maybe).filter(|(_, maybe)| **maybe).map(|(key, _)| *key).collect();
+                let mut found = reads.get_verdicts(&asked)?.into_iter();
+                Ok(maybe.into_iter().map(|maybe| if maybe { found.next().flatten() } else { None }).collect())
+            }
+            None => verdict_statements::get_verdicts(&mut *self.reader.acquire().await?, keys).await,
         }
     }
 
-    fn reads_verdicts_inline(&self) -> bool {
-        self.verdict_reads.is_some()
+    fn blocking_verdict_inserts(&self) -> Option<Arc<dyn crate::BlockingVerdictInserts>> {
+        self.verdict_inserts.clone().map(|inserts| inserts as Arc<dyn crate::BlockingVerdictInserts>)
     }
 
     async fn get_verdict(
@@ -323,10 +356,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<VerdictLookup> {
         match &self.verdict_reads {
             Some(reads) => {
-                let stored = reads.get_verdicts(&[(room_id, event_id)])?.pop().flatten();
-                Ok(VerdictLookup::of(stored, reference_hash))
+                Ok(VerdictLookup::of(self.read_verdict(reads, room_id, event_id)?, reference_hash))
             }
-            None => queries::get_verdict(&self.reader, room_id, event_id, reference_hash).await,
+            None => verdict_statements::get_verdict(&self.reader, room_id, event_id, reference_hash).await,
         }
     }
 

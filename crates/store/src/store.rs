@@ -1,6 +1,6 @@
 //! The storage interface every backend implements.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -18,6 +18,13 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL (production, shared by many instances).
     Postgres,
+}
+
+/// Verdict inserts that run on the calling thread and return when durable (see
+/// [`Store::blocking_verdict_inserts`]).
+pub trait BlockingVerdictInserts: Send + Sync {
+    /// [`Store::insert_verdicts_if_absent`], on this thread.
+    fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>>;
 }
 
 /// Persistent state of the policy server. Used as `Arc<dyn Store>`.
@@ -100,9 +107,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// absent); callers check [`StoredVerdict::matches_reference`] themselves. (PostgreSQL's batched claims read
     /// their verdicts with the same query.)
     async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>>;
-    /// Whether verdict lookups answer on the caller's thread without waiting (so batching them gains nothing).
-    fn reads_verdicts_inline(&self) -> bool {
-        false
+    /// Where the backend can store verdicts on the calling thread (SQLite files), the means to: group commit then
+    /// runs on a thread of its own instead of handing every batch to a blocking thread and back.
+    fn blocking_verdict_inserts(&self) -> Option<Arc<dyn BlockingVerdictInserts>> {
+        None
     }
     /// The stored verdict for an event, checked against the event's reference hash.
     async fn get_verdict(

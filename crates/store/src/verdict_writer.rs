@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
 
-use crate::{Store, StoreError, StoreResult, StoredVerdict};
+use crate::{BlockingVerdictInserts, Store, StoreError, StoreResult, StoredVerdict};
 
 /// Limits of one group commit.
 #[derive(Debug, Clone, Copy)]
@@ -36,11 +36,12 @@ struct Request {
 
 /// Batches concurrent [`Store::insert_verdict_if_absent`] calls into one transaction.
 ///
-/// A single task takes every request queued (up to `max_batch`), waits up to `max_wait` for more
+/// A single loop takes every request queued (up to `max_batch`), waits up to `max_wait` for more
 /// (by default not at all), commits them together, and only then answers each caller: every answer
 /// is durable. While one batch commits, the next one fills, so batches grow with load and one fsync
-/// serves many requests, while a lone request is not held back. The task stops when the last clone
-/// of the writer is dropped.
+/// serves many requests, while a lone request is not held back. The loop is a task, or a thread of its
+/// own where the store commits on the calling thread (SQLite files: no hand-off to a blocking thread and
+/// back per batch). It stops when the last clone of the writer is dropped.
 #[derive(Debug, Clone)]
 pub struct VerdictWriter {
     requests: mpsc::Sender<Request>,
@@ -64,11 +65,28 @@ pub struct WriterStats {
 }
 
 impl VerdictWriter {
-    /// Starts the writer task on the current tokio runtime.
+    /// Starts the writer loop on the current tokio runtime (its timers and wake-ups; the loop itself runs on a
+    /// thread of its own where the store can commit on it).
     pub fn spawn(store: Arc<dyn Store>, limits: GroupCommit) -> Self {
         let (requests, receiver) = mpsc::channel(limits.queue.max(1));
         let stats = Arc::new(Counters::default());
-        tokio::spawn(run(store, receiver, limits, Arc::clone(&stats)));
+        let counters = Arc::clone(&stats);
+        match store.blocking_verdict_inserts() {
+            Some(inserts) => {
+                let runtime = tokio::runtime::Handle::current();
+                let committer = Committer::OnThisThread(inserts);
+                let spawned = std::thread::Builder::new()
+                    .name("verdict-writer".to_owned())
+                    .spawn(move || runtime.block_on(run(committer, receiver, limits, counters)));
+                if let Err(error) = spawned {
+                    // Without the thread, callers get `WriterClosed` (the receiver is gone with the closure).
+                    tracing::error!(%error, "could not start the verdict writer thread");
+                }
+            }
+            None => {
+                tokio::spawn(run(Committer::Store(store), receiver, limits, counters));
+            }
+        }
         Self { requests, stats }
     }
 
@@ -94,9 +112,26 @@ impl VerdictWriter {
     }
 }
 
+/// How a batch reaches the database.
+enum Committer {
+    /// Through the store's async insert.
+    Store(Arc<dyn Store>),
+    /// On the writer's own thread.
+    OnThisThread(Arc<dyn BlockingVerdictInserts>),
+}
+
+impl Committer {
+    async fn insert(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
+        match self {
+            Self::Store(store) => store.insert_verdicts_if_absent(verdicts).await,
+            Self::OnThisThread(inserts) => inserts.insert_verdicts_if_absent(verdicts),
+        }
+    }
+}
+
 /// The writer loop: gather a batch, commit it, answer, repeat.
 async fn run(
-    store: Arc<dyn Store>,
+    committer: Committer,
     mut receiver: mpsc::Receiver<Request>,
     limits: GroupCommit,
     stats: Arc<Counters>,
@@ -120,15 +155,15 @@ async fn run(
         }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.verdicts.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        commit(store.as_ref(), batch).await;
+        commit(&committer, batch).await;
     }
 }
 
 /// Writes one batch and answers its callers (each gets the same error if the transaction failed).
-async fn commit(store: &dyn Store, batch: Vec<Request>) {
+async fn commit(committer: &Committer, batch: Vec<Request>) {
     let (verdicts, replies): (Vec<StoredVerdict>, Vec<_>) =
         batch.into_iter().map(|r| (r.verdict, r.reply)).unzip();
-    match store.insert_verdicts_if_absent(&verdicts).await {
+    match committer.insert(&verdicts).await {
         Ok(stored) => {
             for (reply, verdict) in replies.into_iter().zip(stored) {
                 // A caller that gave up (dropped its future) needs no answer.

@@ -33,7 +33,7 @@ impl Filter for Keyword {
     fn check<'a>(&'a self, cx: &'a FilterContext<'a>) -> BoxFuture<'a, Result<Outcome, FilterError>> {
         let full = cx.config.keyword_filter_use_full_event;
         let haystack = if full { cx.event.full_json() } else { cx.event.content_json() };
-        ready(Ok(judge(cx.config, &haystack, if full { "event" } else { "content" })))
+        ready(Ok(judge(cx.config, haystack, if full { "event" } else { "content" })))
     }
 
     fn check_text(&self, text: &str, config: &EffectiveConfig) -> Option<Outcome> {

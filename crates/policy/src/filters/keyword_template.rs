@@ -1,5 +1,7 @@
 //! Operator-written keyword templates; every token a template prints is a harm ID.
 
+use std::borrow::Cow;
+
 use crate::FilterId;
 use crate::filter::{Filter, FilterContext, FilterError, Outcome, ready};
 use crate::handles::BoxFuture;
@@ -15,9 +17,9 @@ fn run(cx: &FilterContext<'_>) -> Result<Outcome, FilterError> {
         return Ok(Outcome::neutral("not a message"));
     }
     let text = if cx.config.keyword_template_filter_use_full_event {
-        cx.event.full_json()
+        Cow::Borrowed(cx.event.full_json())
     } else {
-        format!("{} {}", cx.event.body().unwrap_or(""), cx.event.formatted_body().unwrap_or(""))
+        Cow::Owned(format!("{} {}", cx.event.body().unwrap_or(""), cx.event.formatted_body().unwrap_or("")))
     };
     let mut harm_ids = Vec::new();
     let mut fired = Vec::new();

@@ -37,7 +37,7 @@ impl Filter for Links {
         let allow = globs(&cx.config.link_filter_allowed_url_globs);
         let deny = globs(&cx.config.link_filter_denied_url_globs);
         let content = cx.event.content_json();
-        let blocked = url_pattern.find_iter(&content).map(|m| m.as_str()).find(|url| {
+        let blocked = url_pattern.find_iter(content).map(|m| m.as_str()).find(|url| {
             deny.iter().any(|g| g.matches(url))
                 || (!allow.is_empty() && !allow.iter().any(|g| g.matches(url)))
         });

@@ -28,7 +28,7 @@ impl Filter for ManyAts {
     }
 
     fn check<'a>(&'a self, cx: &'a FilterContext<'a>) -> BoxFuture<'a, Result<Outcome, FilterError>> {
-        ready(Ok(judge(&cx.event.content_json(), cx.config.many_ats_filter_max_ats)))
+        ready(Ok(judge(cx.event.content_json(), cx.config.many_ats_filter_max_ats)))
     }
 
     fn check_text(&self, text: &str, config: &EffectiveConfig) -> Option<Outcome> {

@@ -266,3 +266,22 @@ fn every_filter_that_ran_reports_its_time() {
     assert!(!timed.is_empty());
     assert_eq!(timed, traced);
 }
+
+/// The default configuration decides an event the same however often it runs; a rate counter or an outside
+/// classifier makes a second decision visible, unless its filter is off.
+#[test]
+fn repeatable_unless_a_counter_or_outside_service_can_run() {
+    let h = Harness::new(json!({}));
+    assert!(decision_is_repeatable(&h.config, &h.instance));
+    let counted = Harness::new(json!({"mention_frequency_filter_rate_limit": 2.0}));
+    assert!(!decision_is_repeatable(&counted.config, &counted.instance));
+    let frequency = Harness::new(json!({"frequency_filter_rate_limit": 1.0}));
+    assert!(!decision_is_repeatable(&frequency.config, &frequency.instance));
+    let off = Harness::new(json!({"frequency_filter_rate_limit": 1.0, "filter_modes": {"frequency": "off"}}));
+    assert!(decision_is_repeatable(&off.config, &off.instance));
+    let mut classified = Harness::new(json!({}));
+    classified.instance.classifier_room_ids = vec!["!room:example.org".to_owned()];
+    assert!(!decision_is_repeatable(&classified.config, &classified.instance));
+    let scanned = Harness::new(json!({"hma_filter_enabled_banks": ["csam"]}));
+    assert!(!decision_is_repeatable(&scanned.config, &scanned.instance));
+}

@@ -12,7 +12,7 @@ use crate::{
     config::{Config, Loaded},
     connection_limit::{LimitedListener, MAX_CONNECTIONS},
     federation_setup::{self, FederationSetupError},
-    http::{self, AppState, federation::InboundFederation},
+    http::{self, AppState, Services, federation::InboundFederation},
     key_files::{self, KeyOrigin},
     metrics::{self, Metrics},
     rooms::Rooms,
@@ -114,7 +114,7 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     let inbound = InboundFederation::from_config(&config, rooms.clone());
     let sign_limiter = Arc::new(RateLimiter::default());
     let sign_shedder = Arc::default();
-    let state = AppState {
+    let state = AppState::from(Services {
         server_name,
         keys: Arc::new(keys),
         store,
@@ -124,7 +124,7 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
         sign_shedder,
         inbound,
         rooms: rooms.clone(),
-    };
+    });
     let address = config.listen.http.addr();
     let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
     let listener = TcpListener::bind(address).await.map_err(listen_error)?;

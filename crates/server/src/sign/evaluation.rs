@@ -10,7 +10,7 @@ use palisade_federation::InFlight;
 use palisade_matrix::{Pdu, signing::VerifyKeys};
 use palisade_policy::{
     CommunityConfig, ContentClass, EffectiveConfig, Event, FilterId, FilterMode, InstanceSettings, Scope,
-    decide,
+    decide, decision_is_repeatable,
     handles::{Clock, Handles, MediaScanner, TextClassifier},
 };
 use palisade_store::{
@@ -238,6 +238,13 @@ impl Evaluator {
         if let Some(recent) = self.recent.get(key) {
             return Ok(recent);
         }
+        // When a second decision would go unnoticed, nothing is claimed or looked up: the insert keeps and returns
+        // the first verdict stored, here or at another instance (a new event, nearly every ask, costs no read).
+        if decision_is_repeatable(&context.config, &context.settings) {
+            let verdict = self.decide_and_store(state, context, pdu, verified, reference_hash).await?;
+            self.recent.insert(key, &verdict);
+            return Ok(verdict);
+        }
         let (room_id, event_id) = (context.room.room_id.as_str(), pdu.event_id().as_str());
         let started = std::time::Instant::now();
         let claim = state.store.claim_evaluation(room_id, event_id, reference_hash.as_deref()).await;
@@ -255,11 +262,7 @@ impl Evaluator {
         };
         let verdict = match stored {
             VerdictLookup::Found(stored) => DecidedVerdict::from_stored(&stored),
-            VerdictLookup::ReferenceMismatch(_) => {
-                return Err(SignError::BadPdu(
-                    "this event ID was already used for different content".to_owned(),
-                ));
-            }
+            VerdictLookup::ReferenceMismatch(_) => return Err(reused_event_id()),
             VerdictLookup::Absent => {
                 self.decide_and_store(state, context, pdu, verified, reference_hash).await?
             }
@@ -309,6 +312,7 @@ impl Evaluator {
             .map_err(|e| SignError::Internal(format!("filters failed: {e}")))?;
 
         let now = i64::try_from(clock.now_ms()).unwrap_or(i64::MAX);
+        let reference_hash_asked = reference_hash.clone();
         let record =
             verdict_record::to_stored(&verdict, &room.room_id, pdu.event_id().as_str(), reference_hash, now);
         // Another instance may have decided first; its verdict is the answer (a verdict never flips). The writer
@@ -322,6 +326,10 @@ impl Evaluator {
         let committing = std::time::Instant::now();
         let stored = writer.insert(record).await?;
         crate::metrics::store_took("insert", committing);
+        // Decided without a lookup, this may be an earlier verdict for other content under the same (v1/v2) ID.
+        if !stored.matches_reference(reference_hash_asked.as_deref()) {
+            return Err(reused_event_id());
+        }
         // Only the instance whose verdict was stored reports it, once.
         if reported.is_some_and(|ours| ours == stored)
             && let Some(webhooks) = &self.webhooks
@@ -338,6 +346,11 @@ impl Evaluator {
     pub fn refusal_message(context: &RoomContext) -> Option<String> {
         Some(context.config.refusal_message.clone()).filter(|m| !m.trim().is_empty())
     }
+}
+
+/// The answer for a v1/v2 event whose sender-chosen ID already names a verdict on other content.
+fn reused_event_id() -> SignError {
+    SignError::BadPdu("this event ID was already used for different content".to_owned())
 }
 
 /// Whether the event comes before our join in the room's DAG: its depth is below our join event's. Synapse asks

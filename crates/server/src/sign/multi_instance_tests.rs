@@ -126,38 +126,66 @@ async fn ask(state: &AppState, event: &CanonicalObject) -> SignOutcome {
     sign(state, origin(), &bytes(event)).await.unwrap()
 }
 
+/// Asks about `event` from eight servers at each instance at the same moment; every answer is the same.
+async fn ask_everywhere_at_once(cluster: &Arc<Cluster>, event: &CanonicalObject) -> SignOutcome {
+    let barrier = Arc::new(Barrier::new(16));
+    let asks: Vec<_> = (0..16)
+        .map(|i| {
+            let (cluster, event, barrier) = (cluster.clone(), event.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let state = if i % 2 == 0 { &cluster.a } else { &cluster.b };
+                barrier.wait().await;
+                ask(state, &event).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for handle in asks {
+        answers.push(handle.await.unwrap());
+    }
+    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]), "{answers:?}");
+    answers.remove(0)
+}
+
+/// With the default filters a second decision would change nothing (a hellban started twice is one hellban), so
+/// each instance may decide once; there is still one stored verdict and one answer everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_event_asked_at_both_instances_at_once_is_evaluated_once_with_one_answer() {
+async fn the_same_event_asked_at_both_instances_at_once_gets_one_answer() {
     let Some(cluster) = Cluster::start().await else { return };
     let cluster = Arc::new(cluster);
-    // A neutral event and a refused one (which also starts a hellban: a filter side effect that must not run
-    // twice), each asked by eight servers at each instance at the same moment.
     let events =
         [cluster.message("bob", "hello from bob", 20), cluster.message("carol", "buy spammy spam now", 21)];
     for (n, event) in events.iter().enumerate() {
         let before = cluster.evaluations();
-        let barrier = Arc::new(Barrier::new(16));
-        let asks: Vec<_> = (0..16)
-            .map(|i| {
-                let (cluster, event, barrier) = (cluster.clone(), event.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    let state = if i % 2 == 0 { &cluster.a } else { &cluster.b };
-                    barrier.wait().await;
-                    ask(state, &event).await
-                })
-            })
-            .collect();
-        let mut answers = Vec::new();
-        for handle in asks {
-            answers.push(handle.await.unwrap());
-        }
-        assert!(answers.windows(2).all(|pair| pair[0] == pair[1]), "event {n}: {answers:?}");
-        assert_eq!(answers[0].is_signed(), n == 0, "{:?}", answers[0]);
+        let answer = ask_everywhere_at_once(&cluster, event).await;
+        assert_eq!(answer.is_signed(), n == 0, "{answer:?}");
+        assert!(cluster.evaluations() - before <= 2, "event {n}: at most once per instance");
+        assert_eq!(cluster.verdict_rows(event).await, 1);
+        // Later asks at either instance give the stored verdict.
+        assert_eq!(ask(&cluster.b, event).await, answer);
+        assert_eq!(ask(&cluster.a, event).await, answer);
+    }
+    Arc::into_inner(cluster).unwrap().stop().await;
+}
+
+/// A rate counter counts every decision, so with one enabled an event is decided once across both instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_a_counting_filter_the_same_event_is_evaluated_once_across_instances() {
+    let Some(cluster) = Cluster::start().await else { return };
+    let config = json!({"mention_frequency_filter_rate_limit": 100.0});
+    assert!(cluster.a.store.set_community_config("default", &config).await.unwrap());
+    let cluster = Arc::new(cluster);
+    let events =
+        [cluster.message("bob", "hello from bob", 20), cluster.message("carol", "buy spammy spam now", 21)];
+    for (n, event) in events.iter().enumerate() {
+        let before = cluster.evaluations();
+        let answer = ask_everywhere_at_once(&cluster, event).await;
+        assert_eq!(answer.is_signed(), n == 0, "{answer:?}");
         assert_eq!(cluster.evaluations() - before, 1, "event {n} evaluated once across both instances");
         assert_eq!(cluster.verdict_rows(event).await, 1);
         // Later asks at either instance read the stored verdict.
-        assert_eq!(ask(&cluster.b, event).await, answers[0]);
-        assert_eq!(ask(&cluster.a, event).await, answers[0]);
+        assert_eq!(ask(&cluster.b, event).await, answer);
+        assert_eq!(ask(&cluster.a, event).await, answer);
         assert_eq!(cluster.evaluations() - before, 1);
     }
     // Each instance wrote through its group-commit writer.

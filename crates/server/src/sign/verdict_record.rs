@@ -1,7 +1,7 @@
 //! Converting between the engine's verdict and the stored one.
 
 use palisade_policy::{ContentClass, Verdict};
-use palisade_store::{StoredVerdict, VerdictClass};
+use palisade_store::{StoredVerdict, VerdictClass, VerdictTrace};
 
 /// The stored form of `verdict` for an event.
 pub(super) fn to_stored(
@@ -22,7 +22,8 @@ pub(super) fn to_stored(
         },
         harms: verdict.harms.clone(),
         expiry_ms: verdict.expiry.and_then(|ms| i64::try_from(ms).ok()),
-        trace: serde_json::to_value(&verdict.trace).unwrap_or_default(),
+        trace: VerdictTrace::of(&verdict.trace)
+            .unwrap_or_else(|_| VerdictTrace::from(serde_json::Value::Null)),
         decided_at_ms: now_ms,
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::queries;
+use super::verdicts;
 use crate::evaluation_lock::lock_number;
 use crate::{EvaluationClaim, EvaluationLock, StoreError, StoreResult, StoredVerdict, VerdictLookup};
 
@@ -103,7 +103,7 @@ async fn lock_and_read(
         format!("BEGIN; SELECT pg_advisory_xact_lock(n) FROM unnest(ARRAY[{list}]::bigint[]) AS n");
     let mut transaction = locks.begin_with(sqlx::AssertSqlSafe(statement)).await?;
     let keys: Vec<(&str, &str)> = batch.iter().map(|r| (r.room_id.as_str(), r.event_id.as_str())).collect();
-    let stored = queries::get_verdicts(&mut transaction, &keys).await?;
+    let stored = verdicts::get(&mut transaction, &keys).await?;
     Ok((transaction, stored))
 }
 

@@ -1,6 +1,9 @@
 //! Stored verdicts: the store's own copy of a policy decision.
 
-use serde_json::Value;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, value::RawValue};
 
 use crate::StoreError;
 
@@ -53,7 +56,7 @@ pub struct StoredVerdict {
     /// When the verdict stops applying (ms), if it is time-limited.
     pub expiry_ms: Option<i64>,
     /// Per-filter explanation, opaque to the store.
-    pub trace: Value,
+    pub trace: VerdictTrace,
     /// When the verdict was decided (ms); used for retention.
     pub decided_at_ms: i64,
 }
@@ -68,6 +71,61 @@ impl StoredVerdict {
             (Some(stored), Some(asked)) => stored == asked,
             _ => true,
         }
+    }
+}
+
+/// A verdict's per-filter explanation as JSON text. It is serialised once, when the verdict is decided, stored as
+/// it is, and parsed only to be shown; copies share the text.
+#[derive(Debug, Clone)]
+pub struct VerdictTrace(Arc<RawValue>);
+
+impl VerdictTrace {
+    /// The JSON serialisation of `trace`.
+    pub fn of(trace: &impl Serialize) -> Result<Self, StoreError> {
+        serde_json::value::to_raw_value(trace)
+            .map(|raw| Self(Arc::from(raw)))
+            .map_err(|e| StoreError::Corrupt { table: "verdicts", reason: e.to_string() })
+    }
+
+    /// A trace read back as text; text that is not JSON is a corrupt row.
+    pub(crate) fn from_stored(text: String) -> Result<Self, StoreError> {
+        RawValue::from_string(text)
+            .map(Self::from_raw)
+            .map_err(|e| StoreError::Corrupt { table: "verdicts", reason: e.to_string() })
+    }
+
+    /// A trace read back from a JSON column.
+    pub(crate) fn from_raw(raw: Box<RawValue>) -> Self {
+        Self(Arc::from(raw))
+    }
+
+    /// The JSON text.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The trace parsed, for showing it.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+
+    /// The raw value, for binding as a JSON column.
+    pub(crate) fn raw(&self) -> &RawValue {
+        &self.0
+    }
+}
+
+impl From<Value> for VerdictTrace {
+    fn from(value: Value) -> Self {
+        // A `Value` always serialises.
+        Self::of(&value).unwrap_or_else(|_| Self::from(Value::Null))
+    }
+}
+
+/// Equal as JSON: PostgreSQL gives `jsonb` back with its own spacing and key order.
+impl PartialEq for VerdictTrace {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json() || self.to_value() == other.to_value()
     }
 }
 
@@ -106,7 +164,7 @@ mod tests {
             class: VerdictClass::Neutral,
             harms: vec![],
             expiry_ms: None,
-            trace: Value::Null,
+            trace: VerdictTrace::from(Value::Null),
             decided_at_ms: 0,
         }
     }

@@ -20,8 +20,8 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::verdict_lookup::read;
-use crate::{StoreError, StoreResult, StoredVerdict};
+use super::{verdict_keys::VerdictKeys, verdict_lookup::read};
+use crate::{BlockingVerdictInserts, StoreError, StoreResult, StoredVerdict};
 
 /// Longest a batch lets the other writer connection go first.
 const YIELD_AT_MOST: Duration = Duration::from_millis(20);
@@ -33,14 +33,21 @@ const BUSY_TRIES: i32 = 50_000;
 /// The verdict writer's connection.
 #[derive(Debug)]
 pub(super) struct VerdictInserts {
-    connection: Mutex<Connection>,
+    connection: Arc<Mutex<Connection>>,
+    /// The stored verdicts' keys, which every insert adds to before committing.
+    keys: Arc<VerdictKeys>,
     /// Whether the sqlx writer connection is in use (set by its pool's acquire and release hooks).
     other_writer_busy: Arc<AtomicBool>,
 }
 
 impl VerdictInserts {
     /// A read-write connection to the database file at `path` (already in WAL mode), durable at each commit.
-    pub(super) fn open(path: &Path, other_writer_busy: Arc<AtomicBool>) -> StoreResult<Self> {
+    /// Starts filling `keys` from the table.
+    pub(super) fn open(
+        path: &Path,
+        other_writer_busy: Arc<AtomicBool>,
+        keys: Arc<VerdictKeys>,
+    ) -> StoreResult<Self> {
         let flags =
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(path, flags)?;
@@ -48,12 +55,26 @@ impl VerdictInserts {
         connection.busy_handler(Some(retry_soon))?;
         // As on the other writer: a verdict answered is a verdict that survives power loss.
         connection.pragma_update(None, "synchronous", "FULL")?;
-        Ok(Self { connection: Mutex::new(connection), other_writer_busy })
+        let connection = Arc::new(Mutex::new(connection));
+        keys.fill(Arc::clone(&connection));
+        Ok(Self { connection, keys, other_writer_busy })
     }
 
+    /// `PRAGMA data_version` of this connection: it moves when any other connection commits.
+    pub(super) fn data_version(&self) -> StoreResult<i64> {
+        Ok(self.lock().pragma_query_value(None, "data_version", |row| row.get(0))?)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic mid-transaction rolled it back when the transaction was dropped; the connection is sound.
+        self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl BlockingVerdictInserts for VerdictInserts {
     /// Inserts each verdict unless one is stored for its event, in one transaction, and returns the stored
     /// verdict for each (input order; of one event asked twice, the first asked is the one stored).
-    pub(super) fn insert_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
+    fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>> {
         let deadline = Instant::now() + YIELD_AT_MOST;
         while self.other_writer_busy.load(Ordering::Acquire) && Instant::now() < deadline {
             thread::sleep(BUSY_RETRY);
@@ -61,12 +82,14 @@ impl VerdictInserts {
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut stored = Vec::with_capacity(verdicts.len());
+        let mut outgrown = false;
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT INTO verdicts (room_id, event_id, reference_hash, class, harms, expiry_ms, trace, \
                  decided_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (room_id, event_id) DO NOTHING",
             )?;
             for verdict in verdicts {
+                outgrown |= self.keys.add(&verdict.room_id, &verdict.event_id);
                 let inserted = insert.execute((
                     &verdict.room_id,
                     &verdict.event_id,
@@ -74,7 +97,7 @@ impl VerdictInserts {
                     verdict.class.as_str(),
                     json(&verdict.harms)?,
                     verdict.expiry_ms,
-                    json(&verdict.trace)?,
+                    verdict.trace.as_json(),
                     verdict.decided_at_ms,
                 ))? == 1;
                 if inserted {
@@ -89,17 +112,11 @@ impl VerdictInserts {
             }
         }
         transaction.commit()?;
+        drop(connection);
+        if outgrown {
+            self.keys.fill(Arc::clone(&self.connection));
+        }
         Ok(stored)
-    }
-
-    /// `PRAGMA data_version` of this connection: it moves when any other connection commits.
-    pub(super) fn data_version(&self) -> StoreResult<i64> {
-        Ok(self.lock().pragma_query_value(None, "data_version", |row| row.get(0))?)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic mid-transaction rolled it back when the transaction was dropped; the connection is sound.
-        self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -13,7 +13,7 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::{StoreResult, StoredVerdict, VerdictClass};
+use crate::{StoreResult, StoredVerdict, VerdictClass, VerdictTrace};
 
 /// Idle connections kept; a thread that finds none opens one (at most one per thread asking at once).
 const MAX_IDLE: usize = 8;
@@ -89,7 +89,7 @@ pub(super) fn read(
         class: VerdictClass::parse(&class, "verdicts")?,
         harms: serde_json::from_str(&harms).map_err(corrupt)?,
         expiry_ms,
-        trace: serde_json::from_str(&trace).map_err(corrupt)?,
+        trace: VerdictTrace::from_stored(trace)?,
         decided_at_ms,
     }))
 }

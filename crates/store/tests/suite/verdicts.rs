@@ -20,7 +20,7 @@ pub(crate) fn verdict(room_id: &str, event_id: &str, class: VerdictClass) -> Sto
         class,
         harms,
         expiry_ms: None,
-        trace: json!([{"filter": "keyword", "class": class_name(class)}]),
+        trace: json!([{"filter": "keyword", "class": class_name(class)}]).into(),
         decided_at_ms: 1_000,
     }
 }

@@ -46,7 +46,7 @@ pub(crate) fn verdict_json(verdict: &StoredVerdict) -> Value {
         "harms": verdict.harms,
         "expiry_ms": verdict.expiry_ms,
         "decided_at_ms": verdict.decided_at_ms,
-        "trace": trace_json(&verdict.trace),
+        "trace": trace_json(&verdict.trace.to_value()),
     })
 }
 

@@ -12,7 +12,7 @@ use axum::{
 use palisade_matrix::{
     OwnedServerName,
     canonical_json::CanonicalJsonValue,
-    x_matrix::{RequestTarget, XMatrixAuth, XMatrixError},
+    x_matrix::{XMatrixAuth, XMatrixError},
 };
 use tracing::debug;
 
@@ -100,9 +100,10 @@ impl FromRequest<AppState> for FederationRequest {
         let target = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
         let credentials = credentials(&parts.headers)?;
         let body = read_body(&parts.headers, body).await?;
-        check_json(&body)?;
-        let request = RequestTarget { method: parts.method.as_str(), uri: &target, body: &body };
-        let (auth, content) = authenticate(state, &credentials, request).await.inspect_err(|failure| {
+        // Parsed once, before any key is fetched: the signature covers the parsed form, and the handler gets it.
+        let content = parse_content(&body)?;
+        let request = Signed { method: parts.method.as_str(), uri: &target, content: content.as_ref() };
+        let auth = authenticate(state, &credentials, request).await.inspect_err(|failure| {
             debug!(method = %parts.method, uri = %target, ?failure, "refused X-Matrix request");
         })?;
         Ok(Self {
@@ -114,6 +115,14 @@ impl FromRequest<AppState> for FederationRequest {
             content,
         })
     }
+}
+
+/// What an X-Matrix signature covers besides the names of the two servers.
+#[derive(Clone, Copy)]
+struct Signed<'a> {
+    method: &'a str,
+    uri: &'a str,
+    content: Option<&'a CanonicalJsonValue>,
 }
 
 /// The parsed X-Matrix headers, in order. Headers of other schemes are skipped; if none parses, the first
@@ -152,26 +161,27 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, AuthFailure
     axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| AuthFailure::TooLarge)
 }
 
-/// A non-empty body must be JSON: the signature covers its parsed form, so nothing else can be verified.
-fn check_json(body: &[u8]) -> Result<(), AuthFailure> {
+/// A non-empty body must be JSON (`M_NOT_JSON`) that canonical JSON can represent (`M_BAD_JSON`: floats,
+/// integers out of range): the signature covers its parsed form, so nothing else can be verified.
+fn parse_content(body: &[u8]) -> Result<Option<CanonicalJsonValue>, AuthFailure> {
     if body.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(body)
-        .map(|_| ())
-        .map_err(|e| AuthFailure::NotJson(e.to_string()))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| AuthFailure::NotJson(e.to_string()))?;
+    CanonicalJsonValue::try_from(value).map(Some).map_err(|e| AuthFailure::BadJson(e.to_string()))
 }
 
-/// The first credential that verifies, with the parsed body; otherwise the first credential's failure.
+/// The first credential that verifies; otherwise the first credential's failure.
 async fn authenticate(
     state: &AppState,
     credentials: &[XMatrixAuth],
-    request: RequestTarget<'_>,
-) -> Result<(XMatrixAuth, Option<CanonicalJsonValue>), AuthFailure> {
+    request: Signed<'_>,
+) -> Result<XMatrixAuth, AuthFailure> {
     let mut first_failure = None;
     for auth in credentials {
         match verify_one(state, auth, request).await {
-            Ok(content) => return Ok((auth.clone(), content)),
+            Ok(()) => return Ok(auth.clone()),
             Err(failure) => {
                 first_failure.get_or_insert(failure);
             }
@@ -180,11 +190,7 @@ async fn authenticate(
     Err(first_failure.unwrap_or(AuthFailure::Missing))
 }
 
-async fn verify_one(
-    state: &AppState,
-    auth: &XMatrixAuth,
-    request: RequestTarget<'_>,
-) -> Result<Option<CanonicalJsonValue>, AuthFailure> {
+async fn verify_one(state: &AppState, auth: &XMatrixAuth, request: Signed<'_>) -> Result<(), AuthFailure> {
     // The destination is checked before any key is fetched: a request for another server costs no network.
     if let Some(destination) = &auth.destination
         && *destination != state.server_name
@@ -196,23 +202,27 @@ async fn verify_one(
     }
     let public_key =
         server_key(state, &auth.origin, &auth.key_id).await.map_err(AuthFailure::KeyUnavailable)?;
-    let signed = auth.signed_request(request, &state.server_name).map_err(|e| match e {
-        XMatrixError::BadBody(reason) => AuthFailure::BadJson(reason),
-        XMatrixError::WrongDestination { found, expected } => AuthFailure::WrongDestination(format!(
-            "X-Matrix destination {found} is not this server ({expected})"
-        )),
-        _ => AuthFailure::BadSignature,
-    })?;
-    if !signature_batch::verify(&public_key, signed.message, &auth.signature).await {
+    let message = auth
+        .signing_input(request.method, request.uri, request.content, &state.server_name)
+        .map_err(|e| match e {
+            XMatrixError::WrongDestination { found, expected } => AuthFailure::WrongDestination(format!(
+                "X-Matrix destination {found} is not this server ({expected})"
+            )),
+            _ => AuthFailure::BadSignature,
+        })?;
+    if !signature_batch::verify(&public_key, message, &auth.signature).await {
         return Err(AuthFailure::BadSignature);
     }
-    Ok(signed.content)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use axum::{Router, body::to_bytes, routing::put};
-    use palisade_matrix::{SigningKey, x_matrix::sign_request};
+    use palisade_matrix::{
+        SigningKey,
+        x_matrix::{RequestTarget, sign_request},
+    };
     use palisade_store::ServerKey;
     use serde_json::{Value, json};
     use tower::ServiceExt;

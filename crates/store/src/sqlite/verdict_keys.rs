@@ -1,0 +1,292 @@
+//! Which verdicts the database may hold, answered from memory.
+//!
+//! Every new event is looked up before it is decided, and nearly every lookup finds nothing. On SQLite such a
+//! lookup is not cheap: each commit of the verdict writer empties a reading connection's page cache, so the lookup
+//! reads its whole B-tree path again (system calls, page allocations). A Bloom filter over the keys of the stored
+//! verdicts says "certainly absent" for those events without touching the database; only a "maybe" is looked up.
+//!
+//! The filter is filled from the table by a thread of its own when the store opens, and again, larger, whenever
+//! the verdicts inserted since outgrow it; until a fill is done every lookup goes to the database. The verdict
+//! writer adds each key before its transaction commits, to the filter in use and to the one being filled, and a
+//! fill starts reading the table under the writer's lock, so no verdict this process stores or finds stored is
+//! ever missed. A verdict added by another process (SQLite serves one instance) would at worst be decided again:
+//! the insert still keeps and returns the verdict stored first.
+
+use std::{
+    hash::{BuildHasher, RandomState},
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread,
+};
+
+use rusqlite::{Connection, OpenFlags};
+use tracing::warn;
+
+/// Bits per key the filter is sized for: with [`HASHES`] probes, about 1% false positives at capacity.
+const BITS_PER_KEY: u64 = 10;
+/// Bit probes per key.
+const HASHES: u64 = 7;
+/// Keys a filter holds at least (about 1.3 MB).
+const MIN_CAPACITY: u64 = 1 << 20;
+
+/// The key filters of one database file.
+#[derive(Debug)]
+pub(crate) struct VerdictKeys {
+    path: PathBuf,
+    hasher: RandomState,
+    filters: RwLock<Filters>,
+    /// Whether a fill is under way (at most one at a time).
+    filling: AtomicBool,
+    /// Keys a filter is sized for at least.
+    min_capacity: u64,
+}
+
+#[derive(Debug, Default)]
+struct Filters {
+    /// The complete filter, if one is ready.
+    current: Option<Arc<Bloom>>,
+    /// The filter being filled, which every insert also goes to.
+    next: Option<Arc<Bloom>>,
+}
+
+impl VerdictKeys {
+    /// Filters for the database at `path`, none ready yet: [`Self::fill`] makes one.
+    pub(crate) fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            hasher: RandomState::new(),
+            filters: RwLock::default(),
+            filling: AtomicBool::new(false),
+            min_capacity: MIN_CAPACITY,
+        }
+    }
+
+    /// Whether a verdict for `(room_id, event_id)` may be stored; `true` while no filter is ready.
+    pub(crate) fn may_contain(&self, room_id: &str, event_id: &str) -> bool {
+        let key = self.key(room_id, event_id);
+        self.read().current.as_ref().is_none_or(|filter| filter.may_contain(key))
+    }
+
+    /// Records a verdict about to be committed. Returns whether the filter in use is now past its capacity (the
+    /// caller then starts a [`Self::fill`]).
+    pub(crate) fn add(&self, room_id: &str, event_id: &str) -> bool {
+        let key = self.key(room_id, event_id);
+        let filters = self.read();
+        if let Some(next) = &filters.next {
+            next.add(key);
+        }
+        filters.current.as_ref().is_some_and(|current| current.add(key))
+    }
+
+    /// Starts filling a filter sized for the table as it is now, on a thread of its own, unless one is filling.
+    /// `writer` is the verdict writer's connection: its lock is held while the new filter joins the inserts and
+    /// the fill's snapshot of the table is taken, so no verdict commits in between.
+    pub(crate) fn fill(self: &Arc<Self>, writer: Arc<Mutex<Connection>>) {
+        if self.filling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let keys = Arc::clone(self);
+        let spawned = thread::Builder::new().name("verdict-keys".to_owned()).spawn(move || {
+            if let Err(error) = keys.fill_now(&writer) {
+                warn!(%error, "could not read the stored verdicts' keys; verdict lookups all read the database");
+                keys.write().next = None;
+            }
+            keys.filling.store(false, Ordering::Release);
+        });
+        if spawned.is_err() {
+            self.filling.store(false, Ordering::Release);
+        }
+    }
+
+    fn fill_now(&self, writer: &Mutex<Connection>) -> rusqlite::Result<()> {
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(&self.path, flags)?;
+        let stored: i64 = connection.query_row("SELECT count(*) FROM verdicts", [], |row| row.get(0))?;
+        let stored = u64::try_from(stored).unwrap_or(0);
+        let next = Arc::new(Bloom::with_capacity(stored.saturating_mul(2).max(self.min_capacity)));
+        {
+            let _writer = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.write().next = Some(Arc::clone(&next));
+            // A read transaction takes its snapshot at its first read: every verdict committed before is in
+            // it, every later one was added to `next` by the writer.
+            connection.execute_batch("BEGIN")?;
+            connection.query_row("SELECT count(*) FROM (SELECT 1 FROM verdicts LIMIT 1)", [], |_| Ok(()))?;
+        }
+        {
+            let mut statement = connection.prepare("SELECT room_id, event_id FROM verdicts")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                if let (Ok(room_id), Ok(event_id)) = (row.get_ref(0)?.as_str(), row.get_ref(1)?.as_str()) {
+                    next.add(self.key(room_id, event_id));
+                }
+            }
+        }
+        connection.execute_batch("COMMIT")?;
+        let mut filters = self.write();
+        filters.current = filters.next.take();
+        Ok(())
+    }
+
+    fn key(&self, room_id: &str, event_id: &str) -> u64 {
+        self.hasher.hash_one((room_id, event_id))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Filters> {
+        self.filters.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Filters> {
+        self.filters.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A Bloom filter over 64-bit key hashes, shared between threads without locks.
+#[derive(Debug)]
+struct Bloom {
+    words: Vec<AtomicU64>,
+    capacity: u64,
+    added: AtomicU64,
+}
+
+impl Bloom {
+    fn with_capacity(capacity: u64) -> Self {
+        let words = capacity.saturating_mul(BITS_PER_KEY).div_ceil(64).max(1);
+        Self { words: (0..words).map(|_| AtomicU64::new(0)).collect(), capacity, added: AtomicU64::new(0) }
+    }
+
+    /// Sets the key's bits; whether more keys than the capacity have been added.
+    fn add(&self, key: u64) -> bool {
+        for bit in self.bits(key) {
+            self.words[word(bit)].fetch_or(mask(bit), Ordering::Relaxed);
+        }
+        self.added.fetch_add(1, Ordering::Relaxed) >= self.capacity
+    }
+
+    fn may_contain(&self, key: u64) -> bool {
+        self.bits(key).all(|bit| self.words[word(bit)].load(Ordering::Relaxed) & mask(bit) != 0)
+    }
+
+    /// The key's bit positions: double hashing of its two halves (Kirsch and Mitzenmacher).
+    fn bits(&self, key: u64) -> impl Iterator<Item = u64> {
+        let len = self.words.len() as u64 * 64;
+        let (h1, h2) = (key & 0xffff_ffff, (key >> 32) | 1);
+        (0..HASHES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % len)
+    }
+}
+
+fn word(bit: u64) -> usize {
+    usize::try_from(bit / 64).unwrap_or(usize::MAX)
+}
+
+fn mask(bit: u64) -> u64 {
+    1 << (bit % 64)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn key_count(path: &Path) -> i64 {
+        let connection = Connection::open(path).unwrap();
+        connection.query_row("SELECT count(*) FROM verdicts", [], |row| row.get(0)).unwrap()
+    }
+
+    fn insert(connection: &Mutex<Connection>, keys: &VerdictKeys, room_id: &str, event_id: &str) {
+        let connection = connection.lock().unwrap();
+        keys.add(room_id, event_id);
+        connection.execute("INSERT INTO verdicts VALUES (?1, ?2)", (room_id, event_id)).unwrap();
+    }
+
+    fn wait_until_filled(keys: &VerdictKeys) {
+        for _ in 0..2_000 {
+            if !keys.filling.load(Ordering::Acquire) && keys.read().current.is_some() {
+                return;
+            }
+            thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("the fill did not finish");
+    }
+
+    /// Keys stored before the fill, inserted while it runs and inserted after it are all "maybe"; until a fill
+    /// is done everything is.
+    #[test]
+    fn no_stored_verdict_is_ever_certainly_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE verdicts (room_id TEXT, event_id TEXT)")
+            .unwrap();
+        for i in 0..5_000 {
+            writer.execute("INSERT INTO verdicts VALUES ('!r:x', ?1)", [format!("$before{i}")]).unwrap();
+        }
+        let writer = Arc::new(Mutex::new(writer));
+        let keys = Arc::new(VerdictKeys::new(&path));
+        assert!(keys.may_contain("!r:x", "$anything"), "no filter yet: everything may be stored");
+        keys.fill(Arc::clone(&writer));
+        for i in 0..2_000 {
+            insert(&writer, &keys, "!r:x", &format!("$during{i}"));
+        }
+        wait_until_filled(&keys);
+        for i in 0..500 {
+            insert(&writer, &keys, "!r:y", &format!("$after{i}"));
+        }
+        assert_eq!(key_count(&path), 7_500);
+        assert!((0..5_000).all(|i| keys.may_contain("!r:x", &format!("$before{i}"))));
+        assert!((0..2_000).all(|i| keys.may_contain("!r:x", &format!("$during{i}"))));
+        assert!((0..500).all(|i| keys.may_contain("!r:y", &format!("$after{i}"))));
+        let imagined = (0..10_000).filter(|i| keys.may_contain("!r:x", &format!("$never{i}"))).count();
+        assert!(imagined < 100, "{imagined} of 10 000 absent keys said to be maybe stored");
+    }
+
+    /// A filter that outgrows its capacity is replaced by a larger one filled from the table.
+    #[test]
+    fn an_outgrown_filter_is_refilled_larger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE verdicts (room_id TEXT, event_id TEXT)")
+            .unwrap();
+        let writer = Arc::new(Mutex::new(writer));
+        let keys = Arc::new(VerdictKeys { min_capacity: 1_000, ..VerdictKeys::new(&path) });
+        keys.fill(Arc::clone(&writer));
+        wait_until_filled(&keys);
+        let first_capacity = keys.read().current.as_ref().unwrap().capacity;
+        let mut outgrown = false;
+        let connection = writer.lock().unwrap();
+        let insert_all = connection.prepare("INSERT INTO verdicts VALUES ('!r:x', ?1)");
+        let mut insert_all = insert_all.unwrap();
+        for i in 0..=first_capacity {
+            outgrown |= keys.add("!r:x", &format!("$e{i}"));
+            insert_all.execute([format!("$e{i}")]).unwrap();
+        }
+        drop(insert_all);
+        drop(connection);
+        assert!(outgrown);
+        keys.fill(Arc::clone(&writer));
+        wait_until_filled(&keys);
+        assert!(keys.read().current.as_ref().unwrap().capacity > first_capacity);
+        assert!(keys.may_contain("!r:x", "$e0") && keys.may_contain("!r:x", &format!("$e{first_capacity}")));
+    }
+
+    #[test]
+    fn a_bloom_filter_never_forgets_and_rarely_imagines() {
+        let bloom = Bloom::with_capacity(10_000);
+        for key in 0..10_000u64 {
+            assert!(!bloom.add(key.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        }
+        assert!(bloom.add(1), "past its capacity");
+        assert!((0..10_000u64).all(|key| bloom.may_contain(key.wrapping_mul(0x9e37_79b9_7f4a_7c15))));
+        let imagined = (10_000..110_000u64)
+            .filter(|key| bloom.may_contain(key.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .count();
+        assert!(imagined < 2_000, "{imagined} false positives in 100 000");
+    }
+}
