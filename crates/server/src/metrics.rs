@@ -4,23 +4,28 @@
 //! dashboards keep working, but without per-room labels: label values come only from bounded sets (route
 //! templates, methods, status codes, harm IDs), never from request data.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Instant,
+};
 
 use axum::{
     Router,
     extract::{MatchedPath, Request, State},
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
 };
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 mod sign_internals;
 
-pub(crate) use sign_internals::{sign_internals, store_took};
+pub(crate) use sign_internals::{StoreOperation, sign_internals, store_took};
 
 /// Latency buckets (seconds) fine enough to tell a 1 ms answer from a 5 ms one.
 const LATENCY_BUCKETS: &[f64] =
@@ -36,7 +41,7 @@ pub struct SignNote {
 }
 
 /// Every metric Palisade exports, in one registry.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
@@ -45,6 +50,15 @@ pub struct Metrics {
     in_flight: IntGauge,
     event_checks: IntCounterVec,
     event_classifications: IntCounterVec,
+    /// Each route's request counter and timer, found once instead of by label lookup on every request.
+    routes: RwLock<HashMap<Method, HashMap<String, RouteSeries>>>,
+}
+
+/// One route's series of `policyserv_http_requests` and `policyserv_request_time_seconds`.
+#[derive(Clone, Debug)]
+struct RouteSeries {
+    requests: IntCounter,
+    time: Histogram,
 }
 
 impl Metrics {
@@ -90,7 +104,24 @@ impl Metrics {
             in_flight,
             event_checks,
             event_classifications,
+            routes: RwLock::default(),
         }))
+    }
+
+    /// The series of `method` and route template `action`.
+    fn route(&self, method: &Method, action: &str) -> RouteSeries {
+        let routes = self.routes.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(series) = routes.get(method).and_then(|by_action| by_action.get(action)) {
+            return series.clone();
+        }
+        drop(routes);
+        let series = RouteSeries {
+            requests: self.http_requests.with_label_values(&[method.as_str(), action]),
+            time: self.request_time.with_label_values(&[method.as_str(), action]),
+        };
+        let mut routes = self.routes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        routes.entry(method.clone()).or_default().insert(action.to_owned(), series.clone());
+        series
     }
 
     /// The text exposition format of every metric.
@@ -101,16 +132,8 @@ impl Metrics {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    fn record(
-        &self,
-        method: &str,
-        action: &str,
-        status: StatusCode,
-        started: Instant,
-        note: Option<&SignNote>,
-    ) {
+    fn record(&self, method: &str, action: &str, status: StatusCode, note: Option<&SignNote>) {
         self.http_responses.with_label_values(&[method, action, status.as_str()]).inc();
-        self.request_time.with_label_values(&[method, action]).observe(started.elapsed().as_secs_f64());
         match note {
             Some(note) if note.signed => self.event_checks.with_label_values(&["ok", "signed"]).inc(),
             Some(note) => {
@@ -134,15 +157,17 @@ fn is_sign_action(action: &str) -> bool {
 /// Middleware counting and timing every request of the router it wraps.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     // The route template, never the raw path: raw paths carry room and event IDs.
-    let action =
-        request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    metrics.http_requests.with_label_values(&[&method, &action]).inc();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let action = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let route = metrics.route(&method, action);
+    route.requests.inc();
     metrics.in_flight.inc();
     let response = next.run(request).await;
     metrics.in_flight.dec();
-    metrics.record(&method, &action, response.status(), started, response.extensions().get::<SignNote>());
+    route.time.observe(started.elapsed().as_secs_f64());
+    metrics.record(method.as_str(), action, response.status(), response.extensions().get::<SignNote>());
     response
 }
 

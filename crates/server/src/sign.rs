@@ -15,7 +15,7 @@ mod rate_limit;
 mod recent_verdicts;
 mod room_cache;
 mod room_context;
-mod verdict_record;
+pub(crate) mod verdict_record;
 
 #[cfg(test)]
 mod multi_instance_tests;

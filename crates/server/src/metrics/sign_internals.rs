@@ -24,8 +24,13 @@ pub(crate) struct SignInternals {
     pub(crate) decision: Histogram,
     /// `palisade_filter_seconds{filter}`: one filter's check.
     pub(crate) filter: HistogramVec,
+    /// Its series, one per filter in the order of [`FilterId::ALL`] (no label lookup per check).
+    filter_series: Vec<(FilterId, Histogram)>,
     /// `palisade_verdict_store_seconds{operation}`: a verdict lookup, or waiting for a verdict's group commit.
     pub(crate) store: HistogramVec,
+    /// Its two series.
+    lookup: Histogram,
+    insert: Histogram,
     /// `palisade_verdict_queue`: verdicts waiting for their group commit.
     pub(crate) verdict_queue: IntGauge,
     /// `palisade_signature_batch_size`: signatures checked in one equation.
@@ -41,26 +46,34 @@ pub(crate) fn sign_internals() -> Option<&'static SignInternals> {
 
 impl SignInternals {
     fn new() -> Result<Self, prometheus::Error> {
+        let filter = HistogramVec::new(
+            HistogramOpts::new("palisade_filter_seconds", "Time one filter took to check an event")
+                .buckets(FILTER_BUCKETS.to_vec()),
+            &["filter"],
+        )?;
+        let store = HistogramVec::new(
+            HistogramOpts::new(
+                "palisade_verdict_store_seconds",
+                "Time of a verdict lookup (lookup) or until a new verdict's group commit (insert)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["operation"],
+        )?;
         Ok(Self {
+            filter_series: FilterId::ALL
+                .iter()
+                .map(|&id| Ok((id, filter.get_metric_with_label_values(&[id.as_str()])?)))
+                .collect::<Result<_, prometheus::Error>>()?,
+            lookup: store.get_metric_with_label_values(&["lookup"])?,
+            insert: store.get_metric_with_label_values(&["insert"])?,
+            filter,
+            store,
             decision: Histogram::with_opts(
                 HistogramOpts::new(
                     "palisade_sign_decision_seconds",
                     "Time from an authenticated /sign request to its decision",
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
-            filter: HistogramVec::new(
-                HistogramOpts::new("palisade_filter_seconds", "Time one filter took to check an event")
-                    .buckets(FILTER_BUCKETS.to_vec()),
-                &["filter"],
-            )?,
-            store: HistogramVec::new(
-                HistogramOpts::new(
-                    "palisade_verdict_store_seconds",
-                    "Time of a verdict lookup (lookup) or until a new verdict's group commit (insert)",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
-                &["operation"],
             )?,
             verdict_queue: IntGauge::new(
                 "palisade_verdict_queue",
@@ -87,15 +100,30 @@ impl SignInternals {
     }
 }
 
-/// Records how long a verdict store `operation` (`lookup` or `insert`) took since `started`.
-pub(crate) fn store_took(operation: &str, started: Instant) {
+/// A verdict store operation that is timed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StoreOperation {
+    /// A verdict lookup (on PostgreSQL with the wait for its evaluation lock).
+    Lookup,
+    /// Waiting for a new verdict's group commit.
+    Insert,
+}
+
+/// Records how long a verdict store `operation` took since `started`.
+pub(crate) fn store_took(operation: StoreOperation, started: Instant) {
     if let Some(internals) = sign_internals() {
-        internals.store.with_label_values(&[operation]).observe(started.elapsed().as_secs_f64());
+        let series = match operation {
+            StoreOperation::Lookup => &internals.lookup,
+            StoreOperation::Insert => &internals.insert,
+        };
+        series.observe(started.elapsed().as_secs_f64());
     }
 }
 
 impl FilterTimer for SignInternals {
     fn filter_ran(&self, filter: FilterId, took: Duration) {
-        self.filter.with_label_values(&[filter.as_str()]).observe(took.as_secs_f64());
+        if let Some((_, series)) = self.filter_series.iter().find(|(id, _)| *id == filter) {
+            series.observe(took.as_secs_f64());
+        }
     }
 }

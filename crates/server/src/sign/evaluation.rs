@@ -27,6 +27,7 @@ use super::{
     verdict_record,
 };
 use crate::http::AppState;
+use crate::metrics::StoreOperation;
 use crate::outside::{Budgeted, Deadline, OutsideServices};
 
 /// Filters that still judge events from before we joined: a ban on a policy list or a known-bad media hash is
@@ -248,7 +249,7 @@ impl Evaluator {
         let (room_id, event_id) = (context.room.room_id.as_str(), pdu.event_id().as_str());
         let started = std::time::Instant::now();
         let claim = state.store.claim_evaluation(room_id, event_id, reference_hash.as_deref()).await;
-        crate::metrics::store_took("lookup", started);
+        crate::metrics::store_took(StoreOperation::Lookup, started);
         // Held until the verdict is stored. If the claim cannot be had (lock timeout, database trouble), deciding
         // without it after a plain lookup is safe: the first stored verdict still wins, only the filters'
         // counters may see the event twice.
@@ -325,7 +326,7 @@ impl Evaluator {
         }
         let committing = std::time::Instant::now();
         let stored = writer.insert(record).await?;
-        crate::metrics::store_took("insert", committing);
+        crate::metrics::store_took(StoreOperation::Insert, committing);
         // Decided without a lookup, this may be an earlier verdict for other content under the same (v1/v2) ID.
         if !stored.matches_reference(reference_hash_asked.as_deref()) {
             return Err(reused_event_id());

@@ -50,17 +50,18 @@ pub(crate) fn verdict_json(verdict: &StoredVerdict) -> Value {
     })
 }
 
-/// A stored trace as shown: an array (anything else shows as empty) whose entries' `outcome` is lowercase like
-/// `class`. Traces stored by earlier versions hold the capitalised names (`Prohibited`).
+/// A stored trace as shown: an array (anything else shows as empty) of entries with every field. Stored entries
+/// leave out `outcome` when neutral and `mode` when enforced (`sign/verdict_record.rs`);
+/// traces stored by earlier versions hold the capitalised outcome names (`Prohibited`), shown lowercase like
+/// `class`.
 fn trace_json(trace: &Value) -> Value {
     let Some(entries) = trace.as_array() else { return json!([]) };
     let mut entries = entries.clone();
     for entry in &mut entries {
-        if let Some(outcome) = entry.get_mut("outcome")
-            && let Some(lower) = outcome.as_str().map(str::to_ascii_lowercase)
-        {
-            *outcome = Value::String(lower);
-        }
+        let Some(fields) = entry.as_object_mut() else { continue };
+        let outcome = fields.get("outcome").and_then(Value::as_str).unwrap_or("neutral").to_ascii_lowercase();
+        fields.insert("outcome".to_owned(), Value::String(outcome));
+        fields.entry("mode").or_insert_with(|| json!("enforce"));
     }
     Value::Array(entries)
 }
@@ -80,5 +81,30 @@ mod tests {
         assert_eq!(shown[1]["outcome"], "neutral");
         assert_eq!(shown[0]["filter"], "keyword");
         assert_eq!(trace_json(&Value::Null), json!([]));
+    }
+
+    /// A trace as `/sign` stores it is shorter, and shows every field again.
+    #[test]
+    fn a_stored_trace_is_shown_with_every_field() {
+        use palisade_policy::{ContentClass, FilterMode, TraceEntry, Verdict};
+        let entry = |filter: &str, outcome, harms: &[&str], mode| TraceEntry {
+            filter: filter.to_owned(),
+            outcome,
+            harms: harms.iter().map(|h| (*h).to_owned()).collect(),
+            mode,
+            reason: format!("{filter} said so"),
+        };
+        let spam = "org.matrix.msc4387.spam";
+        let mut verdict = Verdict::new(ContentClass::Prohibited, &[spam]);
+        verdict.trace = vec![
+            entry("mentions", ContentClass::Neutral, &[], FilterMode::Enforce),
+            entry("keyword", ContentClass::Prohibited, &[spam], FilterMode::Enforce),
+            entry("links", ContentClass::Prohibited, &[spam], FilterMode::Shadow),
+        ];
+        let stored = crate::sign::verdict_record::to_stored(&verdict, "!r:x", "$e", None, 1);
+        let full = serde_json::to_value(&verdict.trace).unwrap();
+        assert!(stored.trace.as_json().len() < full.to_string().len());
+        let shown = trace_json(&stored.trace.to_value());
+        assert_eq!(shown, full);
     }
 }
