@@ -45,7 +45,7 @@ pub(super) async fn watch(
             if writer_moved && verdicts_moved {
                 writer_seen.moved = false;
                 verdicts_seen.moved = false;
-                hellbans.forget();
+                hellbans.refresh(super::queries::all_hellbans(&writer)).await;
                 let _ = changes.send(ConfigChange::Resync);
             }
         }
