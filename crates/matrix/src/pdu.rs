@@ -24,6 +24,8 @@ pub struct Pdu {
     /// The redacted event without `signatures` and `unsigned` in canonical form: what the sender's and the policy
     /// server's signatures cover and the reference hash hashes, serialised once.
     signing_input: String,
+    /// Bytes of the whole PDU in canonical form.
+    canonical_len: usize,
     version: RoomVersion,
     event_id: OwnedEventId,
     room_id: OwnedRoomId,
@@ -104,9 +106,9 @@ impl Pdu {
             // neither hash nor signature, so dropping it keeps both checks and our signature independent of it.
             object.remove("event_id");
         }
-        let size = to_canonical_string(&object).len();
-        if size > MAX_PDU_BYTES {
-            return Err(PduError::TooLarge(size));
+        let canonical_len = to_canonical_string(&object).len();
+        if canonical_len > MAX_PDU_BYTES {
+            return Err(PduError::TooLarge(canonical_len));
         }
         check_fields(&object, version)?;
         let sender = parse_sender(&object)?;
@@ -114,7 +116,7 @@ impl Pdu {
         check_content_hash(&object)?;
         let signing_input = redaction::event_signing_input(&object, version)?;
         let event_id = event_id::event_id_with_signing_input(&object, &signing_input, version)?;
-        Ok(Self { object, signing_input, version: version.clone(), event_id, room_id, sender })
+        Ok(Self { object, signing_input, canonical_len, version: version.clone(), event_id, room_id, sender })
     }
 
     /// The event ID (taken from the event in v1/v2, derived from the reference hash from v3 on).
@@ -160,6 +162,11 @@ impl Pdu {
             .and_then(CanonicalJsonValue::as_integer)
             .map(i64::from)
             .unwrap_or(0)
+    }
+
+    /// The length in bytes of the whole PDU in canonical form (what the size limit applies to).
+    pub fn canonical_len(&self) -> usize {
+        self.canonical_len
     }
 
     /// The whole PDU as received (canonical form).

@@ -3,7 +3,12 @@
 //! The signed object is `{"method", "uri", "origin", "destination", "content"?}` where `uri` is the request target
 //! exactly as received (path and query, not percent-decoded) and `content` the parsed JSON body.
 
-use ruma::{OwnedServerName, ServerName, api::federation::authentication::XMatrix};
+use ruma::{
+    OwnedServerName, OwnedServerSigningKeyId, ServerName,
+    serde::{Base64, base64::Standard},
+};
+
+mod auth_params;
 
 use crate::{SigningKey, canonical_json::CanonicalJsonValue, keys::lenient_base64, verifying_keys};
 
@@ -57,17 +62,42 @@ pub struct RequestTarget<'a> {
 }
 
 impl XMatrixAuth {
-    /// Parses an `Authorization` header value.
+    /// Parses an `Authorization` header value: the `X-Matrix` scheme, then `origin`, `key` and `sig` (each once)
+    /// and optionally `destination`, in any order and case; other parameters are ignored.
     pub fn parse(header: &str) -> Result<Self, XMatrixError> {
-        if !header.trim_start().get(..8).is_some_and(|s| s.eq_ignore_ascii_case("X-Matrix")) {
-            return Err(XMatrixError::Missing);
+        let header = header.trim_start();
+        let scheme =
+            header.get(..8).filter(|s| s.eq_ignore_ascii_case("X-Matrix")).ok_or(XMatrixError::Missing)?;
+        let list = &header[scheme.len()..];
+        if !list.is_empty() && !list.starts_with(' ') {
+            return Err(malformed("the scheme is not followed by a space"));
         }
-        let parsed = XMatrix::parse(header).map_err(|e| XMatrixError::Malformed(e.to_string()))?;
+        let (mut origin, mut destination, mut key_id, mut signature) = (None, None, None, None);
+        for (name, value) in auth_params::parse(list).map_err(XMatrixError::Malformed)? {
+            let value = value.into_owned();
+            let is = |expected: &str| name.eq_ignore_ascii_case(expected);
+            if is("origin") {
+                set_once(&mut origin, name, OwnedServerName::try_from(value).map_err(|e| e.to_string()))?;
+            } else if is("destination") {
+                set_once(
+                    &mut destination,
+                    name,
+                    OwnedServerName::try_from(value).map_err(|e| e.to_string()),
+                )?;
+            } else if is("key") {
+                let key = OwnedServerSigningKeyId::try_from(value).map(|key| key.to_string());
+                set_once(&mut key_id, name, key.map_err(|e| e.to_string()))?;
+            } else if is("sig") {
+                let sig = Base64::<Standard>::parse(value).map(Base64::into_inner);
+                set_once(&mut signature, name, sig.map_err(|e| e.to_string()))?;
+            }
+        }
+        let missing = |name: &str| malformed(&format!("parameter {name} is missing"));
         Ok(Self {
-            origin: parsed.origin,
-            destination: parsed.destination,
-            key_id: parsed.key.to_string(),
-            signature: parsed.sig.as_bytes().to_vec(),
+            origin: origin.ok_or_else(|| missing("origin"))?,
+            destination,
+            key_id: key_id.ok_or_else(|| missing("key"))?,
+            signature: signature.ok_or_else(|| missing("sig"))?,
         })
     }
 
@@ -125,6 +155,19 @@ impl XMatrixAuth {
         }
         Ok(request_signing_bytes(method, uri, &self.origin, our_name, content))
     }
+}
+
+/// Keeps the value of a parameter that may appear once.
+fn set_once<T>(slot: &mut Option<T>, name: &str, value: Result<T, String>) -> Result<(), XMatrixError> {
+    if slot.is_some() {
+        return Err(malformed(&format!("parameter {name} appears twice")));
+    }
+    *slot = Some(value.map_err(|e| malformed(&format!("parameter {name}: {e}")))?);
+    Ok(())
+}
+
+fn malformed(reason: &str) -> XMatrixError {
+    XMatrixError::Malformed(reason.to_owned())
 }
 
 /// Signs an outgoing request as `origin` for `destination`.

@@ -21,6 +21,7 @@ pub struct Event {
     /// [`Self::full_json`] and [`Self::content_json`], written once for the filters that search them.
     full_json: OnceLock<String>,
     content_json: OnceLock<String>,
+    full_json_len: Option<usize>,
 }
 
 /// A PDU that is too malformed to judge.
@@ -67,6 +68,7 @@ impl Event {
             json,
             full_json: OnceLock::new(),
             content_json: OnceLock::new(),
+            full_json_len: None,
         })
     }
 
@@ -156,6 +158,18 @@ impl Event {
     /// The whole PDU as compact JSON with sorted keys.
     pub fn full_json(&self) -> &str {
         self.full_json.get_or_init(|| self.json.to_string())
+    }
+
+    /// The length of [`Self::full_json`], known without writing it when the event came with it.
+    pub fn full_json_len(&self) -> usize {
+        self.full_json_len.unwrap_or_else(|| self.full_json().len())
+    }
+
+    /// The same event, whose compact sorted JSON (canonical JSON, for a checked PDU) is known to be `len` bytes.
+    #[must_use]
+    pub fn with_full_json_len(mut self, len: usize) -> Self {
+        self.full_json_len = Some(len);
+        self
     }
 
     /// `content["m.mentions"].user_ids`, string entries only.

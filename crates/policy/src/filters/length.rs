@@ -31,7 +31,7 @@ impl Filter for Length {
             return ready(Ok(Outcome::neutral("not a message")));
         }
         let max = cx.config.length_filter_max_length;
-        let len = cx.event.full_json().len();
+        let len = cx.event.full_json_len();
         ready(Ok(judge(len, max, "event")))
     }
 

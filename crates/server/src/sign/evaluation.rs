@@ -285,7 +285,9 @@ impl Evaluator {
         let room = &context.room;
         let history_config = predates_our_join(context, pdu).then(|| history_config(&context.config));
         let config = history_config.as_ref().unwrap_or(&context.config);
-        let event = Event::from_json(pdu.to_json_value()).map_err(|e| SignError::BadPdu(e.to_string()))?;
+        let event = Event::from_json(pdu.to_json_value())
+            .map_err(|e| SignError::BadPdu(e.to_string()))?
+            .with_full_json_len(pdu.canonical_len());
 
         let clock = SystemClock;
         let hellbans = StoreHellbans(state.store.clone());

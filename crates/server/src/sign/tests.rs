@@ -148,3 +148,18 @@ async fn history_before_our_join_is_signed_unless_a_critical_filter_objects() {
         Ok(SignOutcome::Refused { .. })
     ));
 }
+
+/// The length filter takes the event's JSON length from the checked PDU instead of writing the JSON again: the
+/// two agree, escapes and non-ASCII text included.
+#[tokio::test]
+async fn the_canonical_length_of_a_pdu_is_the_length_the_filters_see() {
+    let room = protected_room().await;
+    let message = room.message("\"quoted\" \\ tab\t nul\u{0} é 日本 😀 </b>", 20);
+    let pdu = palisade_matrix::Pdu::from_object(message, &v12()).unwrap();
+    let event = palisade_policy::Event::from_json(pdu.to_json_value()).unwrap();
+    assert_eq!(pdu.canonical_len(), event.full_json().len());
+    assert_eq!(
+        event.clone().with_full_json_len(pdu.canonical_len()).full_json_len(),
+        event.full_json().len()
+    );
+}
