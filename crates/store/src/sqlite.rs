@@ -344,8 +344,8 @@ impl Store for SqliteStore {
         }
     }
 
-    fn blocking_verdict_inserts(&self) -> Option<Arc<dyn crate::BlockingVerdictInserts>> {
-        self.verdict_inserts.clone().map(|inserts| inserts as Arc<dyn crate::BlockingVerdictInserts>)
+    fn blocking_verdict_inserts(&self) -> Option<Arc<dyn BlockingVerdictInserts>> {
+        self.verdict_inserts.clone().map(|inserts| inserts as Arc<dyn BlockingVerdictInserts>)
     }
 
     async fn get_verdict(

@@ -163,3 +163,44 @@ async fn the_canonical_length_of_a_pdu_is_the_length_the_filters_see() {
         event.full_json().len()
     );
 }
+
+/// In a v2 room the sender chooses event IDs. With the default filters nothing is looked up before deciding, so
+/// the insert is what finds an ID reused for other content, and that content is refused as bad JSON.
+#[tokio::test]
+async fn a_reused_v2_event_id_for_other_content_is_not_signed() {
+    let room = protected_room().await;
+    let v2 = palisade_matrix::RoomVersion::parse("2").unwrap();
+    let room_id = format!("!v2room:{ORIGIN}");
+    room.state.store.put_room(&palisade_store::Room::joined(room_id.clone(), "2", "default")).await.unwrap();
+    let v2_room = super::test_room::Room12 { state: room.state.clone(), room_id: room_id.clone() };
+    v2_room.put_state("m.room.policy", "", our_policy(&room.state).stable_content(), 3).await;
+    v2_room.put_state("m.room.member", super::test_room::US, json!({"membership": "join"}), 10).await;
+    let message = |body: &str| {
+        let mut object = canonical_json::from_value(json!({
+            "type": "m.room.message", "room_id": room_id, "sender": format!("@alice:{ORIGIN}"),
+            "event_id": format!("$reused:{ORIGIN}"), "origin_server_ts": 1_700_000_000_000_i64, "depth": 20,
+            "prev_events": [["$p:x", {"sha256": "aaaa"}]], "auth_events": [["$a:x", {"sha256": "aaaa"}]],
+            "content": {"msgtype": "m.text", "body": body},
+        }))
+        .unwrap();
+        palisade_matrix::signing::hash_and_sign_event(
+            &mut object,
+            ORIGIN,
+            &super::test_room::origin_key(),
+            &v2,
+        )
+        .unwrap();
+        object
+    };
+    let first = message("the first content");
+    assert!(sign(&room.state, origin(), &bytes(&first)).await.unwrap().is_signed());
+    // A fresh evaluator, so the answer cannot come from the recent verdicts in memory.
+    let mut restarted = room.state.clone();
+    restarted.evaluator = Arc::new(super::Evaluator::default());
+    let other = sign(&restarted, origin(), &bytes(&message("other content"))).await;
+    assert!(matches!(&other, Err(SignError::BadPdu(reason)) if reason.contains("already used")), "{other:?}");
+    assert!(
+        sign(&restarted, origin(), &bytes(&first)).await.unwrap().is_signed(),
+        "the first content still is"
+    );
+}

@@ -1,7 +1,8 @@
 //! Which verdicts the database may hold, answered from memory.
 //!
-//! Every new event is looked up before it is decided, and nearly every lookup finds nothing. On SQLite such a
-//! lookup is not cheap: each commit of the verdict writer empties a reading connection's page cache, so the lookup
+//! Where a decision is claimed (the room's filters count or call outside services, see `docs/storage.md`) a new
+//! event is looked up before it is decided, and nearly every lookup finds nothing. On SQLite such a lookup is not
+//! cheap: each commit of the verdict writer empties a reading connection's page cache, so the lookup
 //! reads its whole B-tree path again (system calls, page allocations). A Bloom filter over the keys of the stored
 //! verdicts says "certainly absent" for those events without touching the database; only a "maybe" is looked up.
 //!
