@@ -26,6 +26,9 @@ use crate::{BlockingVerdictInserts, StoreError, StoreResult, StoredVerdict};
 /// Longest a batch lets the other writer connection go first.
 const YIELD_AT_MOST: Duration = Duration::from_millis(20);
 
+/// WAL pages after which a commit of this connection checkpoints (SQLite's default is 1 000).
+const WAL_PAGES_BEFORE_CHECKPOINT: i64 = 250;
+
 /// How long this connection sleeps before trying a busy lock again, and how many tries it makes (5 s in all).
 const BUSY_RETRY: Duration = Duration::from_micros(100);
 const BUSY_TRIES: i32 = 50_000;
@@ -55,6 +58,10 @@ impl VerdictInserts {
         connection.busy_handler(Some(retry_soon))?;
         // As on the other writer: a verdict answered is a verdict that survives power loss.
         connection.pragma_update(None, "synchronous", "FULL")?;
+        // A checkpoint runs inside the commit that crosses this many WAL pages, and every verdict queued behind it
+        // waits for it: a quarter of SQLite's default makes each such wait a quarter as long (half-rate p99 from
+        // 11.4 ms to 8.0 ms, median of seven alternating runs; the same closed-loop throughput).
+        connection.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEFORE_CHECKPOINT)?;
         let connection = Arc::new(Mutex::new(connection));
         keys.fill(Arc::clone(&connection));
         Ok(Self { connection, keys, other_writer_busy })
