@@ -3,8 +3,9 @@
 //! It plays one or more origin servers whose keys it writes into Palisade's store (so no key fetch happens),
 //! seeds a protected v12 room there, pre-builds every signed PDU and X-Matrix header before the clock starts,
 //! then sends them over keep-alive HTTP, closed-loop at a concurrency or open-loop at a rate. In the same run it
-//! measures the bare crypto bound (2 ed25519 verifies + 1 sign per request on all cores, before and after the load,
-//! the higher counting) so the throughput can be read as a fraction of what the hardware allows. It is a tool that prints numbers, not a test that asserts them.
+//! measures the bare crypto bound (2 ed25519 verifies + 1 sign per request on all cores, before and after the
+//! load, the higher counting) so the throughput can be read as a fraction of what the hardware allows. It is a
+//! tool that prints numbers, not a test that asserts them.
 
 mod crypto_bound;
 mod drive;

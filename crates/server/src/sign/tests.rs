@@ -193,7 +193,7 @@ async fn a_reused_v2_event_id_for_other_content_is_not_signed() {
         object
     };
     let first = message("the first content");
-    assert!(sign(&room.state, origin(), &bytes(&first)).await.unwrap().is_signed());
+    assert!(v2_room.sign(&first).await.unwrap().is_signed());
     // A fresh evaluator, so the answer cannot come from the recent verdicts in memory.
     let mut restarted = room.state.clone();
     restarted.evaluator = Arc::new(super::Evaluator::default());
