@@ -227,7 +227,9 @@ fn load(source: &ConfigSource) -> Result<config::Loaded, String> {
 fn run_serve(source: &ConfigSource) -> Result<(), String> {
     // Loaded first: it says how to log. Its warnings are collected and logged by `serve`.
     let loaded = load(source)?;
-    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
+    // Colours only on a terminal: escape codes would clutter log files and journald.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(colours).with_env_filter(
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
     );

@@ -8,31 +8,21 @@
 
 #![allow(clippy::unwrap_used)] // test helpers panic on a broken test environment by design
 
+mod support;
+
 use std::{
     io::Read,
-    net::TcpListener,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
+
+use support::served::Served;
 
 const KEY: &str = "schemathesis-admin-key";
 
 /// Operations that reach other servers.
 const EXCLUDED: &[&str] = &["joinRoom", "selfJoin", "leaveRoom", "checkEventId"];
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::Write;
@@ -61,23 +51,19 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
-    let log_path = dir.path().join("server.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PS_HTTP_BIND", format!("127.0.0.1:{port}"))
-        .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
-        .env("PS_API_KEY", KEY)
-        .env("PS_JOIN_SERVER", "join.invalid")
-        .env("PS_EVENT_FETCH_SERVERS", "")
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = Running(child);
+    let server = Served::start(
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PS_API_KEY", KEY)
+            .env("PS_JOIN_SERVER", "join.invalid")
+            .env("PS_EVENT_FETCH_SERVERS", "")
+            .arg("serve")
+            .stdout(Stdio::null()),
+    )
+    .unwrap();
+    let port = server.port;
     let deadline = Instant::now() + Duration::from_secs(30);
     while http_get(port, "/api/v1/openapi.json").is_none_or(|r| !r.starts_with("HTTP/1.1 200")) {
         assert!(Instant::now() < deadline, "palisade serve did not answer within 30 s");
@@ -104,8 +90,7 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
     }
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let _ = server.0.kill();
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let log = server.stop();
     assert!(
         output.status.success(),
         "schemathesis found problems:\n{stdout}\n{}\nserver log:\n{log}",

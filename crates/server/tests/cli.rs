@@ -3,13 +3,16 @@
 
 #![allow(clippy::unwrap_used)] // helpers panic on a broken test environment by design
 
+mod support;
+
 use std::{
     io::{BufRead, BufReader, Read},
-    net::TcpListener,
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
+
+use support::served::Served;
 
 fn palisade(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
@@ -17,13 +20,10 @@ fn palisade(dir: &Path) -> Command {
     command
 }
 
-/// `palisade serve` on loopback: federation on `port`, metrics on `metrics_port`.
-fn serve(dir: &Path, port: u16, metrics_port: u16) -> Command {
+/// `palisade serve` on loopback, on ports the kernel picks.
+fn serve(dir: &Path) -> Command {
     let mut command = palisade(dir);
-    command
-        .arg("serve")
-        .env("PS_HTTP_BIND", format!("127.0.0.1:{port}"))
-        .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{metrics_port}"));
+    command.arg("serve");
     command
 }
 
@@ -33,20 +33,6 @@ fn run(command: &mut Command) -> Output {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Kills the server when the test ends, pass or fail.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
@@ -61,11 +47,9 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 #[test]
 fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_event() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
-    let child =
-        serve(dir.path(), port, metrics_port).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut server = Running(child);
-    let stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut server = Served::start(serve(dir.path()).stdout(Stdio::piped())).unwrap();
+    let (port, metrics_port) = (server.port, server.metrics_port);
+    let stdout = BufReader::new(server.child().stdout.take().unwrap());
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut keys_document = None;
@@ -110,23 +94,13 @@ fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_even
 #[test]
 fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
-    let child = serve(dir.path(), port, metrics_port)
-        .env("PS_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Running(child);
+    let server = Served::start(serve(dir.path()).env("PS_LOG_FORMAT", "json").stdout(Stdio::null())).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/health").is_none() {
+    while http_get(server.port, "/health").is_none() {
         assert!(Instant::now() < deadline, "server answered within 30 s");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = server.0.kill();
-    let _ = server.0.wait();
-    let mut logs = String::new();
-    server.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let logs = server.stop();
     let lines: Vec<&str> = logs.lines().collect();
     assert!(!lines.is_empty(), "the server logged its start");
     for line in lines {

@@ -14,7 +14,7 @@ use std::{
 use palisade_store::{JoinState, VerdictClass, VerdictLookup};
 use serde_json::json;
 
-use support::postgres::ScratchDb;
+use support::{postgres::ScratchDb, served::Served};
 
 fn palisade(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
@@ -268,20 +268,6 @@ fn import_policyserv_refuses_a_source_that_is_not_postgres() {
     assert!(!dir.path().join("data").exists(), "nothing is created for a refused import");
 }
 
-/// Kills a server when the test ends, pass or fail.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -297,46 +283,28 @@ fn two_servers_start_together_on_one_postgres_database_with_a_read_replica() {
     let Some(db) = runtime.block_on(ScratchDb::create("serve")) else { return };
     let dir = tempfile::tempdir().unwrap();
     // Both instances share the keys, as instances behind one load balancer do; each has its own listeners.
-    // A port found free can be taken (say by the other instance's database connections) before an instance binds
-    // it; such an instance is started again on new ports.
-    let start = |name: &str| {
-        let (port, metrics_port) = (free_port(), free_port());
-        let child = palisade(dir.path())
-            .arg("serve")
-            .env("PS_DATABASE", &db.url)
-            .env("PS_DATABASE_READ", &db.url)
-            .env("PS_HTTP_BIND", format!("127.0.0.1:{port}"))
-            .env("PS_HTTP_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
-            .spawn()
-            .unwrap();
-        (Running(child), port)
-    };
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     assert!(run(palisade(dir.path()).args(["keygen"])).status.success());
-    let (mut a, mut b) = (start("a"), start("b"));
-    for (name, (server, port)) in [("a", &mut a), ("b", &mut b)] {
-        let log = || std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+    let spawn = || {
+        Served::spawn(
+            palisade(dir.path())
+                .arg("serve")
+                .env("PS_DATABASE", &db.url)
+                .env("PS_DATABASE_READ", &db.url)
+                .stdout(std::process::Stdio::null()),
+        )
+        .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    for (name, server) in [("a", &mut a), ("b", &mut b)] {
+        server.wait_listening().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let mut restarts = 0;
-        loop {
-            if let Some(response) = http_get(*port, "/ready")
-                && response.starts_with("HTTP/1.1 200")
-            {
-                break;
-            }
-            if server.0.try_wait().unwrap().is_some() {
-                assert!(
-                    log().contains("Address already in use") && restarts < 5,
-                    "instance {name} exited: {}",
-                    log()
-                );
-                restarts += 1;
-                (*server, *port) = start(name);
-                continue;
-            }
-            assert!(std::time::Instant::now() < deadline, "instance {name} not ready within 30 s: {}", log());
+        while http_get(server.port, "/ready").is_none_or(|r| !r.starts_with("HTTP/1.1 200")) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "instance {name} not ready within 30 s: {}",
+                server.log()
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }

@@ -128,6 +128,8 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     let address = config.listen.http.addr();
     let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
     let listener = TcpListener::bind(address).await.map_err(listen_error)?;
+    // The address bound, not the one configured: with port 0 the kernel picks the port (tests do this).
+    let address = listener.local_addr().map_err(listen_error)?;
     let metrics = Metrics::new().map_err(ServeError::Metrics)?;
     serve_metrics(&config, metrics.clone()).await?;
     // Joins of the configured rooms run in the background (with retries) so a slow or absent resident server
@@ -196,9 +198,9 @@ fn start_side_effects(
 /// Serves `/metrics` on its own listener, so it can stay private while federation is public.
 async fn serve_metrics(config: &Config, metrics: Arc<Metrics>) -> Result<(), ServeError> {
     let address = config.listen.metrics.addr();
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| ServeError::Listen { address: address.to_string(), source })?;
+    let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
+    let listener = TcpListener::bind(address).await.map_err(listen_error)?;
+    let address = listener.local_addr().map_err(listen_error)?;
     info!(%address, "listening (plain HTTP) for metrics");
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, metrics::router(metrics)).await {

@@ -76,9 +76,12 @@ fn check_listeners(config: &Config) -> Result<(), Problem> {
     }
 }
 
-/// Two binds collide on the same port when the addresses are equal or one of them is a wildcard.
+/// Two binds collide on the same port when the addresses are equal or one of them is a wildcard. Port 0 never
+/// collides: the kernel gives each listener a free port of its own.
 fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
-    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// Pools and periods that must be at least 1. policyserv let a processing pool below 10 become unbounded.
@@ -220,6 +223,14 @@ mod tests {
         let bind = |s: &str| s.parse().unwrap();
         assert_eq!(problem_key(|c| c.listen.metrics = bind("127.0.0.1:9100")), None);
         assert_eq!(problem_key(|c| c.listen.pprof = Some(bind("127.0.0.1:8082"))), None);
+        // Port 0: each listener gets a free port of its own.
+        assert_eq!(
+            problem_key(|c| {
+                c.listen.http = bind("127.0.0.1:0");
+                c.listen.metrics = bind("127.0.0.1:0");
+            }),
+            None
+        );
         assert_eq!(
             problem_key(|c| {
                 c.federation.key_query_server = None;
