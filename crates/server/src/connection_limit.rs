@@ -5,9 +5,14 @@
 //! attacker) would otherwise grow memory without bound: an open-loop load test at three times the sustainable
 //! rate held 19 000 connections and 1 GB. Past the cap, new connections wait in the kernel's accept queue, which
 //! costs the process nothing, until one closes.
+//!
+//! That queue must be deep enough for a burst. At the 128 entries a plain bind gives, a burst of new
+//! connections while the process was busy (a load test opening its pool at three times the sustainable rate)
+//! overflowed it: the kernel dropped their SYNs, and each such client waited for its 1 s retransmission.
 
 use std::{
     io,
+    net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -16,12 +21,26 @@ use std::{
 use axum::serve::Listener;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpSocket},
     sync::{OwnedSemaphorePermit, Semaphore},
 };
 
 /// Client connections open at once at most. Homeservers keep a few keep-alive connections each, so this is
 /// room for hundreds of servers; the buffers of this many connections under overload are about 140 MB.
 pub const MAX_CONNECTIONS: usize = 2048;
+
+/// Connections the kernel queues for accepting: as many again as may be open (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default).
+const ACCEPT_QUEUE: u32 = 2048;
+
+/// A TCP listener on `address` with an accept queue of [`ACCEPT_QUEUE`].
+pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As a plain bind does: a restarted server can bind again while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_QUEUE)
+}
 
 /// A listener that accepts a connection only while fewer than its limit are open.
 #[derive(Debug)]
@@ -131,5 +150,32 @@ mod tests {
         third.read_exact(&mut received).await.unwrap();
         assert_eq!(&received, b"ping");
         second.write_all(b"pong").await.unwrap();
+    }
+
+    /// 300 clients connect while nothing accepts: every one is queued by the kernel (a plain bind queues 128,
+    /// and the others' SYNs are dropped until their retransmission a second later).
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_accept_queue() {
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap_or_default();
+        if somaxconn.trim().parse::<u32>().is_ok_and(|cap| cap < 300) {
+            eprintln!("skipped: net.core.somaxconn ({}) caps every accept queue below 300", somaxconn.trim());
+            return;
+        }
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let address = listener.local_addr().unwrap();
+        let clients: Vec<_> = (0..300).map(|_| tokio::spawn(TcpStream::connect(address))).collect();
+        let queued = tokio::time::timeout(Duration::from_millis(500), async {
+            let mut streams = Vec::new();
+            for client in clients {
+                streams.push(client.await.unwrap().unwrap());
+            }
+            streams
+        })
+        .await
+        .expect("every connect completed at once: none waited for a retransmitted SYN");
+        assert_eq!(queued.len(), 300);
+        for _ in 0..300 {
+            let _ = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await.unwrap().unwrap();
+        }
     }
 }

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::{
     config::{Config, Loaded},
-    connection_limit::{LimitedListener, MAX_CONNECTIONS},
+    connection_limit::{self, LimitedListener, MAX_CONNECTIONS},
     federation_setup::{self, FederationSetupError},
     http::{self, AppState, Services, federation::InboundFederation},
     key_files::{self, KeyOrigin},
@@ -127,7 +127,7 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     });
     let address = config.listen.http.addr();
     let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
-    let listener = TcpListener::bind(address).await.map_err(listen_error)?;
+    let listener = connection_limit::bind(address).map_err(listen_error)?;
     // The address bound, not the one configured: with port 0 the kernel picks the port (tests do this).
     let address = listener.local_addr().map_err(listen_error)?;
     let metrics = Metrics::new().map_err(ServeError::Metrics)?;
