@@ -77,7 +77,7 @@ impl LoadShedder {
 }
 
 impl Default for LoadShedder {
-    /// [`PER_CORE`] requests in progress per core (64 on two cores): at the rates a core sustains that is about
+    /// [`PER_CORE`] requests in progress per core (96 on two cores): at the rates a core sustains that is about
     /// ten milliseconds of work, well inside the 30 s homeservers wait, while a burst from many servers at once
     /// still gets through. More would only lengthen the wait of every admitted request under overload.
     fn default() -> Self {
@@ -91,8 +91,11 @@ impl Default for LoadShedder {
     }
 }
 
-/// Requests in progress per core before new ones are shed.
-const PER_CORE: usize = 32;
+/// Requests in progress per core before new ones are shed. A request waiting for its verdict's group commit
+/// holds its place without using a core; at 32 per core a third of the requests in progress were such waiters
+/// and the cores were 18% idle. 48 gave 8-13% more closed-loop throughput, and admitted requests' p99 under 3x
+/// overload went from 23-24 ms to 27-32 ms.
+const PER_CORE: usize = 48;
 
 #[cfg(test)]
 mod tests {
