@@ -300,6 +300,7 @@ fn two_servers_start_together_on_one_postgres_database_with_a_read_replica() {
         server.wait_listening().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while http_get(server.port, "/ready").is_none_or(|r| !r.starts_with("HTTP/1.1 200")) {
+            assert!(!server.has_exited(), "instance {name} exited: {}", server.log());
             assert!(
                 std::time::Instant::now() < deadline,
                 "instance {name} not ready within 30 s: {}",

@@ -76,10 +76,14 @@ impl Served {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Whether the server process has ended.
+    pub(crate) fn has_exited(&mut self) -> bool {
+        self.child.try_wait().is_ok_and(|status| status.is_some())
+    }
+
     /// Stops the server and returns its whole log.
     pub(crate) fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -90,12 +94,16 @@ impl Served {
     pub(crate) fn child(&mut self) -> &mut Child {
         &mut self.child
     }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
