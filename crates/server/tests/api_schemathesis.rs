@@ -11,27 +11,17 @@
 mod support;
 
 use std::{
-    io::Read,
     path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use support::served::Served;
+use support::served::{Served, http_get};
 
 const KEY: &str = "schemathesis-admin-key";
 
 /// Operations that reach other servers.
 const EXCLUDED: &[&str] = &["joinRoom", "selfJoin", "leaveRoom", "checkEventId"];
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
-}
 
 /// The `schemathesis` executable of the test virtualenv, if there is one.
 fn schemathesis() -> Option<PathBuf> {

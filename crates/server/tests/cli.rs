@@ -6,13 +6,13 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader},
     path::Path,
     process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
-use support::served::Served;
+use support::served::{Served, http_get};
 
 fn palisade(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
@@ -33,15 +33,6 @@ fn run(command: &mut Command) -> Output {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
 }
 
 #[test]

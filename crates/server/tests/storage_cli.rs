@@ -14,7 +14,10 @@ use std::{
 use palisade_store::{JoinState, VerdictClass, VerdictLookup};
 use serde_json::json;
 
-use support::{postgres::ScratchDb, served::Served};
+use support::{
+    postgres::ScratchDb,
+    served::{Served, http_get},
+};
 
 fn palisade(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
@@ -266,15 +269,6 @@ fn import_policyserv_refuses_a_source_that_is_not_postgres() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("postgres://"), "{}", stderr(&output));
     assert!(!dir.path().join("data").exists(), "nothing is created for a refused import");
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
 }
 
 #[test]

@@ -107,6 +107,16 @@ impl Drop for Served {
     }
 }
 
+/// `GET path` on loopback `port` over a fresh connection: the whole raw response, or `None` while nothing answers.
+pub(crate) fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
 /// The port of a "listening …" log line, in the text (`address=127.0.0.1:8080`) or JSON (`"address":"…"`) format.
 fn listening_port(line: &str) -> Option<u16> {
     if !line.contains("listening") {
