@@ -13,10 +13,9 @@ mod support;
 use std::{
     path::PathBuf,
     process::{Command, Stdio},
-    time::{Duration, Instant},
 };
 
-use support::served::{Served, http_get};
+use support::served::Served;
 
 const KEY: &str = "schemathesis-admin-key";
 
@@ -41,7 +40,7 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let server = Served::start(
+    let mut server = Served::start(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .current_dir(dir.path())
             .env_clear()
@@ -54,11 +53,7 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
     )
     .unwrap();
     let port = server.port;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/api/v1/openapi.json").is_none_or(|r| !r.starts_with("HTTP/1.1 200")) {
-        assert!(Instant::now() < deadline, "palisade serve did not answer within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    server.answer("/api/v1/openapi.json", |r| r.starts_with("HTTP/1.1 200")).unwrap();
 
     let base = format!("http://127.0.0.1:{port}");
     let mut command = Command::new(schemathesis);

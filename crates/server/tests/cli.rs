@@ -9,7 +9,6 @@ use std::{
     io::{BufRead, BufReader},
     path::Path,
     process::{Command, Output, Stdio},
-    time::{Duration, Instant},
 };
 
 use support::served::{Served, http_get};
@@ -42,16 +41,7 @@ fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_even
     let (port, metrics_port) = (server.port, server.metrics_port);
     let stdout = BufReader::new(server.child().stdout.take().unwrap());
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut keys_document = None;
-    while Instant::now() < deadline {
-        if let Some(response) = http_get(port, "/_matrix/key/v2/server") {
-            keys_document = Some(response);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let keys_document = keys_document.expect("server answered within 30 s");
+    let keys_document = server.answer("/_matrix/key/v2/server", |_| true).unwrap();
     assert!(keys_document.starts_with("HTTP/1.1 200"), "{keys_document}");
     assert!(keys_document.contains("\"server_name\":\"localhost\""), "{keys_document}");
 
@@ -85,12 +75,9 @@ fn zero_configuration_start_creates_keys_and_database_and_prints_the_policy_even
 #[test]
 fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Served::start(serve(dir.path()).env("PS_LOG_FORMAT", "json").stdout(Stdio::null())).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(server.port, "/health").is_none() {
-        assert!(Instant::now() < deadline, "server answered within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut server =
+        Served::start(serve(dir.path()).env("PS_LOG_FORMAT", "json").stdout(Stdio::null())).unwrap();
+    server.answer("/health", |_| true).unwrap();
     let logs = server.stop();
     let lines: Vec<&str> = logs.lines().collect();
     assert!(!lines.is_empty(), "the server logged its start");

@@ -7,7 +7,7 @@ use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex, mpsc},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// A running `palisade serve`, killed when dropped; its log is collected as it is written.
@@ -71,13 +71,33 @@ impl Served {
         Ok(())
     }
 
+    /// Asks `GET path` every 100 ms until an answer satisfies `ready` and returns it; an error with the log if
+    /// the server exits first or nothing satisfies `ready` within 30 s.
+    pub(crate) fn answer(&mut self, path: &str, ready: impl Fn(&str) -> bool) -> Result<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(response) = http_get(self.port, path)
+                && ready(&response)
+            {
+                return Ok(response);
+            }
+            if self.has_exited() {
+                return Err(format!("palisade serve exited before answering {path}:\n{}", self.log()));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("palisade serve did not answer {path} within 30 s:\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// What the server has logged so far.
     pub(crate) fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Whether the server process has ended.
-    pub(crate) fn has_exited(&mut self) -> bool {
+    fn has_exited(&mut self) -> bool {
         self.child.try_wait().is_ok_and(|status| status.is_some())
     }
 
