@@ -25,6 +25,10 @@ pub enum Backend {
 pub trait BlockingVerdictInserts: Send + Sync {
     /// [`Store::insert_verdicts_if_absent`], on this thread.
     fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>>;
+
+    /// Upkeep the last inserts made due, called once their callers have their answers (so that none of them
+    /// waits for it): for SQLite, the WAL checkpoint.
+    fn after_answers(&self) {}
 }
 
 /// Persistent state of the policy server. Used as `Arc<dyn Store>`.

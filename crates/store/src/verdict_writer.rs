@@ -127,9 +127,15 @@ impl Committer {
             Self::OnThisThread(inserts) => inserts.insert_verdicts_if_absent(verdicts),
         }
     }
+
+    fn after_answers(&self) {
+        if let Self::OnThisThread(inserts) = self {
+            inserts.after_answers();
+        }
+    }
 }
 
-/// The writer loop: gather a batch, commit it, answer, repeat.
+/// The writer loop: gather a batch, commit it, answer, do the upkeep the commit made due, repeat.
 async fn run(
     committer: Committer,
     mut receiver: mpsc::Receiver<Request>,
@@ -156,6 +162,7 @@ async fn run(
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.verdicts.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Ordering::Relaxed);
         commit(&committer, batch).await;
+        committer.after_answers();
     }
 }
 

@@ -71,3 +71,28 @@ async fn two_instances_race(db: &TestDb) {
 }
 
 both_backends!(concurrent_callers_agree, two_instances_race);
+
+/// SQLite's verdict inserts leave the WAL checkpoint to `after_answers`, so a commit returns (and its callers are
+/// answered) without waiting for one; `after_answers` then copies the WAL into the database file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_after_answering_not_in_the_commit() {
+    let db = crate::harness::sqlite().await;
+    let inserts = db.store.blocking_verdict_inserts().expect("SQLite files insert on the writer's thread");
+    let file = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    let file_len = || std::fs::metadata(&file).expect("database file").len();
+    let before = file_len();
+    // Single-verdict commits, each a few WAL pages, to well past the checkpoint threshold (250 pages).
+    for event in 0..300 {
+        inserts
+            .insert_verdicts_if_absent(&[verdict("!r:x", &format!("$wal{event}"), VerdictClass::Neutral)])
+            .unwrap();
+    }
+    assert_eq!(file_len(), before, "no commit checkpointed: the new pages are all in the WAL");
+    inserts.after_answers();
+    assert!(file_len() > before, "after_answers copied the WAL into the database file");
+    let other = db.reopen().await;
+    let lookup = other.get_verdict("!r:x", "$wal299", None).await.unwrap();
+    assert!(matches!(lookup, VerdictLookup::Found(_)), "{lookup:?}");
+    other.close().await;
+    db.cleanup().await;
+}
