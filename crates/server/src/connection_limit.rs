@@ -35,9 +35,22 @@ const ACCEPT_QUEUE: u32 = 2048;
 
 /// A TCP listener on `address` with an accept queue of [`ACCEPT_QUEUE`].
 pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+    bind_socket(address, false)
+}
+
+/// [`bind`], with the port open to further listeners of this process that bind it the same way (`SO_REUSEPORT`):
+/// the kernel spreads new connections over them, each with an accept queue of its own.
+pub fn bind_shared(address: SocketAddr) -> io::Result<TcpListener> {
+    bind_socket(address, true)
+}
+
+fn bind_socket(address: SocketAddr, share_port: bool) -> io::Result<TcpListener> {
     let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     // As a plain bind does: a restarted server can bind again while old connections are in TIME_WAIT.
     socket.set_reuseaddr(true)?;
+    if share_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(address)?;
     socket.listen(ACCEPT_QUEUE)
 }
@@ -52,7 +65,13 @@ pub struct LimitedListener<L> {
 impl<L> LimitedListener<L> {
     /// `inner`, accepting at most `limit` connections open at once.
     pub fn new(inner: L, limit: usize) -> Self {
-        Self { inner, slots: Arc::new(Semaphore::new(limit.max(1))) }
+        Self::sharing(inner, Arc::new(Semaphore::new(limit.max(1))))
+    }
+
+    /// `inner`, accepting a connection only while one of `slots` is free; listeners given the same slots share
+    /// one limit.
+    pub fn sharing(inner: L, slots: Arc<Semaphore>) -> Self {
+        Self { inner, slots }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod config;
 pub mod connection_limit;
+pub mod connection_threads;
 mod event_signatures;
 pub mod federation_setup;
 pub mod http;

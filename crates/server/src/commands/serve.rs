@@ -10,14 +10,14 @@ use tracing::{info, warn};
 
 use crate::{
     config::{Config, Loaded},
-    connection_limit::{self, LimitedListener, MAX_CONNECTIONS},
+    connection_threads::ConnectionThreads,
     federation_setup::{self, FederationSetupError},
     http::{self, AppState, Services, federation::InboundFederation},
     key_files::{self, KeyOrigin},
     metrics::{self, Metrics},
     rooms::Rooms,
     sign::{Evaluator, RateLimiter},
-    tls::{self, TlsConfigError, TlsListener},
+    tls::{self, TlsConfigError},
 };
 
 /// Why the server could not start.
@@ -127,9 +127,10 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     });
     let address = config.listen.http.addr();
     let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
-    let listener = connection_limit::bind(address).map_err(listen_error)?;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let listeners = ConnectionThreads::bind(address, threads).map_err(listen_error)?;
     // The address bound, not the one configured: with port 0 the kernel picks the port (tests do this).
-    let address = listener.local_addr().map_err(listen_error)?;
+    let address = listeners.local_addr();
     let metrics = Metrics::new().map_err(ServeError::Metrics)?;
     serve_metrics(&config, metrics.clone()).await?;
     // Joins of the configured rooms run in the background (with retries) so a slow or absent resident server
@@ -144,26 +145,14 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     let api = http::admin::ApiSettings::from_config(&config);
     let router = http::router_with_api(state, api)
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track));
-    match (&config.listen.tls_certificate, &config.listen.tls_private_key) {
-        (Some(certificate), Some(private_key)) => {
-            let tls = tls::load_server_config(certificate, private_key)?;
-            let listener = TlsListener::new(listener, tls).map_err(listen_error)?;
-            let listener = LimitedListener::new(listener, MAX_CONNECTIONS);
-            info!(%address, "listening (HTTPS) for federation and policy requests");
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(listen_error)
-        }
+    let tls = match (&config.listen.tls_certificate, &config.listen.tls_private_key) {
+        (Some(certificate), Some(private_key)) => Some(tls::load_server_config(certificate, private_key)?),
         // Validation refuses one file without the other, so this is plain HTTP behind a proxy.
-        _ => {
-            info!(%address, "listening (plain HTTP) for federation and policy requests");
-            axum::serve(LimitedListener::new(listener, MAX_CONNECTIONS), router)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(listen_error)
-        }
-    }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "HTTPS" } else { "plain HTTP" };
+    info!(%address, threads, "listening ({scheme}) for federation and policy requests");
+    listeners.serve(router, tls, shutdown_signal()).await.map_err(listen_error)
 }
 
 /// Starts the outbox workers for refusals' side effects, SSRF-guarded like every outside service with 30 s per
