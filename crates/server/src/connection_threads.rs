@@ -3,9 +3,9 @@
 //! Each thread runs a single-threaded runtime with a listener of its own on the shared port (`SO_REUSEPORT`: the
 //! kernel spreads new connections over them), so a connection's requests, and everything they allocate, stay on
 //! the thread that accepted it. On the multi-threaded runtime a request woken by the signature batch or the
-//! verdict writer went on on whichever worker woke it, and the allocator spent a seventh of the workers' time on
-//! memory freed by another thread than the one that took it; closed loop on 2 cores, against that runtime: 7.6%
-//! and 11% more throughput in two series of alternating pairs (`docs/performance.md`). Everything else (the
+//! verdict writer went on on whichever worker woke it, and the allocator took a seventh of the workers' time,
+//! much of it on memory freed by another thread than the one that took it; closed loop on 2 cores, against that
+//! runtime: 6–11% more throughput in three series of alternating pairs (`docs/performance.md`). Everything else (the
 //! verdict writer, background jobs, the metrics listener) stays on the process's multi-threaded runtime.
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, thread};
