@@ -39,7 +39,8 @@ pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// [`bind`], with the port open to further listeners of this process that bind it the same way (`SO_REUSEPORT`):
-/// the kernel spreads new connections over them, each with an accept queue of its own.
+/// the kernel spreads new connections over them, each with an accept queue of its own. (Linux lets only sockets of
+/// the same user share a port this way.)
 pub fn bind_shared(address: SocketAddr) -> io::Result<TcpListener> {
     bind_socket(address, true)
 }
