@@ -33,25 +33,14 @@ pub const MAX_CONNECTIONS: usize = 2048;
 /// `net.core.somaxconn`, 4096 by default).
 const ACCEPT_QUEUE: u32 = 2048;
 
-/// A TCP listener on `address` with an accept queue of [`ACCEPT_QUEUE`].
+/// A TCP listener on `address` with an accept queue of [`ACCEPT_QUEUE`], its port open to further listeners of
+/// this process bound the same way (`SO_REUSEPORT`): the kernel spreads new connections over them, each with an
+/// accept queue of its own. (Linux lets only sockets of the same user share a port this way.)
 pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
-    bind_socket(address, false)
-}
-
-/// [`bind`], with the port open to further listeners of this process that bind it the same way (`SO_REUSEPORT`):
-/// the kernel spreads new connections over them, each with an accept queue of its own. (Linux lets only sockets of
-/// the same user share a port this way.)
-pub fn bind_shared(address: SocketAddr) -> io::Result<TcpListener> {
-    bind_socket(address, true)
-}
-
-fn bind_socket(address: SocketAddr, share_port: bool) -> io::Result<TcpListener> {
     let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     // As a plain bind does: a restarted server can bind again while old connections are in TIME_WAIT.
     socket.set_reuseaddr(true)?;
-    if share_port {
-        socket.set_reuseport(true)?;
-    }
+    socket.set_reuseport(true)?;
     socket.bind(address)?;
     socket.listen(ACCEPT_QUEUE)
 }

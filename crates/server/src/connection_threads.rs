@@ -30,11 +30,11 @@ impl ConnectionThreads {
     /// Binds `threads` listeners (at least one) to `address`; with port 0 the kernel picks one port for all.
     /// Must be called on a runtime (the listeners are bound through tokio, then handed to their threads).
     pub fn bind(address: SocketAddr, threads: usize) -> io::Result<Self> {
-        let first = connection_limit::bind_shared(address)?;
+        let first = connection_limit::bind(address)?;
         let address = first.local_addr()?;
         let mut listeners = vec![first.into_std()?];
         for _ in 1..threads.max(1) {
-            listeners.push(connection_limit::bind_shared(address)?.into_std()?);
+            listeners.push(connection_limit::bind(address)?.into_std()?);
         }
         Ok(Self { listeners, address })
     }
@@ -56,7 +56,6 @@ impl ConnectionThreads {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let (stop, stopping) = watch::channel(false);
         let (finished, mut results) = mpsc::unbounded_channel();
-        let threads = self.listeners.len();
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let (router, tls, slots) = (router.clone(), tls.clone(), slots.clone());
             let (stopping, finished) = (stopping.clone(), finished.clone());
@@ -76,11 +75,8 @@ impl ConnectionThreads {
             Some(ended) = results.recv() => Err(ended.err().unwrap_or_else(|| io::Error::other("a listener stopped"))),
         };
         let _ = stop.send(true);
-        let mut remaining = threads - usize::from(outcome.is_err());
-        while remaining > 0
-            && let Some(ended) = results.recv().await
-        {
-            remaining -= 1;
+        // Every thread holds a sender until it ends, so this waits for the last one.
+        while let Some(ended) = results.recv().await {
             if let (Ok(()), Err(error)) = (&outcome, ended) {
                 outcome = Err(error);
             }
@@ -170,6 +166,6 @@ mod tests {
     #[tokio::test]
     async fn the_shared_port_is_taken_for_a_plain_bind() {
         let threads = ConnectionThreads::bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
-        assert!(connection_limit::bind(threads.local_addr()).is_err());
+        assert!(std::net::TcpListener::bind(threads.local_addr()).is_err());
     }
 }
