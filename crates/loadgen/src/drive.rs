@@ -47,12 +47,13 @@ pub(crate) async fn closed_loop(authority: &str, prepared: Vec<Prepared>, concur
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
     let authority: Arc<str> = authority.into();
+    let connections = open_connections(&authority, concurrency.max(1)).await;
     let start = Instant::now();
-    let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
+    let workers: Vec<_> = connections
+        .into_iter()
+        .map(|mut connection| {
             let (prepared, next, authority) = (prepared.clone(), next.clone(), authority.clone());
             tokio::spawn(async move {
-                let mut connection = None;
                 let mut samples = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -85,11 +86,12 @@ pub(crate) async fn open_loop(
     let (schedule, scheduled) = mpsc::unbounded_channel::<(usize, Instant)>();
     let scheduled = Arc::new(Mutex::new(scheduled));
     let authority: Arc<str> = authority.into();
-    let workers: Vec<_> = (0..connections.max(1))
-        .map(|_| {
+    let workers: Vec<_> = open_connections(&authority, connections.max(1))
+        .await
+        .into_iter()
+        .map(|mut connection| {
             let (prepared, scheduled, authority) = (prepared.clone(), scheduled.clone(), authority.clone());
             tokio::spawn(async move {
-                let mut connection = None;
                 let mut samples = Vec::new();
                 loop {
                     let next = scheduled.lock().await.recv().await;
@@ -112,6 +114,17 @@ pub(crate) async fn open_loop(
         samples.extend(worker.await.unwrap_or_default());
     }
     Run { elapsed: start.elapsed(), samples }
+}
+
+/// `count` connections, opened before the clock starts, as a homeserver that has been sending keeps its pool open:
+/// opened by the first requests instead, a burst of new connections had been most of the open loop's `429`s at
+/// half rate. One that fails to open is `None`, and its first request tries again.
+async fn open_connections(authority: &str, count: usize) -> Vec<Option<Connection>> {
+    let mut connections = Vec::with_capacity(count);
+    for _ in 0..count {
+        connections.push(Connection::open(authority).await.ok());
+    }
+    connections
 }
 
 /// Sends one request on `connection`, opening it first if there is none; a connection that failed is dropped

@@ -56,8 +56,8 @@ struct Args {
     /// Open loop: send at this many requests per second instead, whatever the answers do.
     #[arg(long)]
     rate: Option<u32>,
-    /// Open loop: keep-alive connections the requests share (a request waits for a free one, and that wait counts
-    /// in its latency).
+    /// Open loop: keep-alive connections the requests share, opened before the clock starts (a request waits for
+    /// a free one, and that wait counts in its latency).
     #[arg(long, default_value_t = 256)]
     connections: usize,
     /// Origin servers asking: in `dedup` mode each event is asked about by all of them, otherwise they take turns

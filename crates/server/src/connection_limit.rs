@@ -33,14 +33,11 @@ pub const MAX_CONNECTIONS: usize = 2048;
 /// `net.core.somaxconn`, 4096 by default).
 const ACCEPT_QUEUE: u32 = 2048;
 
-/// A TCP listener on `address` with an accept queue of [`ACCEPT_QUEUE`], its port open to further listeners of
-/// this process bound the same way (`SO_REUSEPORT`): the kernel spreads new connections over them, each with an
-/// accept queue of its own. (Linux lets only sockets of the same user share a port this way.)
+/// A TCP listener on `address` with an accept queue of [`ACCEPT_QUEUE`].
 pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
     let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     // As a plain bind does: a restarted server can bind again while old connections are in TIME_WAIT.
     socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
     socket.bind(address)?;
     socket.listen(ACCEPT_QUEUE)
 }
@@ -75,7 +72,7 @@ impl<L: Listener> Listener for LimitedListener<L> {
             return std::future::pending().await;
         };
         let (io, addr) = self.inner.accept().await;
-        (Limited { io, _slot: slot }, addr)
+        (Limited::new(io, slot), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -83,20 +80,33 @@ impl<L: Listener> Listener for LimitedListener<L> {
     }
 }
 
-/// A connection holding one slot of its listener's limit until it is dropped.
+/// A connection holding one slot of a limit (a semaphore's permit, or whatever else counts it) until it is
+/// dropped.
 #[derive(Debug)]
-pub struct Limited<Io> {
+pub struct Limited<Io, Slot = OwnedSemaphorePermit> {
     io: Io,
-    _slot: OwnedSemaphorePermit,
+    slot: Slot,
 }
 
-impl<Io: AsyncRead + Unpin> AsyncRead for Limited<Io> {
+impl<Io, Slot> Limited<Io, Slot> {
+    /// `io`, holding `slot` while it is open.
+    pub fn new(io: Io, slot: Slot) -> Self {
+        Self { io, slot }
+    }
+
+    /// The connection and its slot, apart (to move the connection elsewhere with its slot).
+    pub fn into_parts(self) -> (Io, Slot) {
+        (self.io, self.slot)
+    }
+}
+
+impl<Io: AsyncRead + Unpin, Slot: Unpin> AsyncRead for Limited<Io, Slot> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
     }
 }
 
-impl<Io: AsyncWrite + Unpin> AsyncWrite for Limited<Io> {
+impl<Io: AsyncWrite + Unpin, Slot: Unpin> AsyncWrite for Limited<Io, Slot> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }

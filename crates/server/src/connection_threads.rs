@@ -1,79 +1,101 @@
 //! The federation listener served from one thread per core.
 //!
-//! Each thread runs a single-threaded runtime with a listener of its own on the shared port (`SO_REUSEPORT`: the
-//! kernel spreads new connections over them), so a connection's requests, and everything they allocate, stay on
-//! the thread that accepted it. On the multi-threaded runtime a request woken by the signature batch or the
-//! verdict writer went on on whichever worker woke it, and the allocator took a seventh of the workers' time,
-//! much of it on memory freed by another thread than the one that took it; closed loop on 2 cores, against that
-//! runtime: 6–11% more throughput in three series of alternating pairs (`docs/performance.md`). Everything else (the
-//! verdict writer, background jobs, the metrics listener) stays on the process's multi-threaded runtime.
+//! Each thread runs a single-threaded runtime, so a connection's requests, and everything they allocate, stay on
+//! the thread that serves it. On the multi-threaded runtime a request woken by the signature batch or the verdict
+//! writer went on on whichever worker woke it, and the allocator took a seventh of the workers' time, much of it
+//! on memory freed by another thread than the one that took it; closed loop on 2 cores, against that runtime:
+//! 6–11% more throughput in three series of alternating pairs (`docs/performance.md`).
+//!
+//! Without work stealing, how connections are spread is the balance between the threads. One listener accepts
+//! them all (on the process's multi-threaded runtime) and hands each to the thread with the fewest open: with a
+//! listener per thread on a shared port (`SO_REUSEPORT`), the kernel's hash of each connection's addresses had
+//! given one thread a third more of the load test's 96 connections than the other, and that thread's core ran
+//! out while the other idled. Everything else (the verdict writer, background jobs, the metrics listener) stays
+//! on the multi-threaded runtime.
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc, thread};
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    thread,
+};
 
-use axum::Router;
+use axum::{Router, serve::Listener};
 use rustls::ServerConfig;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, mpsc, watch},
+};
 
 use crate::{
-    connection_limit::{self, LimitedListener, MAX_CONNECTIONS},
+    connection_limit::{self, Limited, LimitedListener, MAX_CONNECTIONS},
     tls::TlsListener,
 };
 
-/// Listeners bound to one port, one for each serving thread.
+/// The federation listener and how many threads will serve its connections.
 #[derive(Debug)]
 pub struct ConnectionThreads {
-    listeners: Vec<std::net::TcpListener>,
-    address: SocketAddr,
+    listener: LimitedListener<TcpListener>,
+    threads: usize,
 }
 
 impl ConnectionThreads {
-    /// Binds `threads` listeners (at least one) to `address`; with port 0 the kernel picks one port for all.
-    /// Must be called on a runtime (the listeners are bound through tokio, then handed to their threads).
+    /// Binds `address` for `threads` serving threads (at least one). Must be called on a runtime, the one that
+    /// will run [`Self::serve`].
     pub fn bind(address: SocketAddr, threads: usize) -> io::Result<Self> {
-        let first = connection_limit::bind(address)?;
-        let address = first.local_addr()?;
-        let mut listeners = vec![first.into_std()?];
-        for _ in 1..threads.max(1) {
-            listeners.push(connection_limit::bind(address)?.into_std()?);
-        }
-        Ok(Self { listeners, address })
+        let listener = LimitedListener::new(connection_limit::bind(address)?, MAX_CONNECTIONS);
+        Ok(Self { listener, threads: threads.max(1) })
     }
 
-    /// The address bound.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.address
+    /// The address bound (with port 0, the port the kernel picked).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Listener::local_addr(&self.listener)
     }
 
     /// Serves `router` (over TLS with `tls`) on every thread until `shutdown` completes, then lets each thread
-    /// finish its requests in progress. At most [`MAX_CONNECTIONS`] are open at once across the threads. A thread
-    /// whose listener fails stops the others and its error is returned.
+    /// finish its requests in progress. At most [`MAX_CONNECTIONS`] are open at once across the threads. A thread that stops early (its runtime could not
+    /// start) stops the others and its error is returned.
     pub async fn serve(
-        self,
+        mut self,
         router: Router,
         tls: Option<Arc<ServerConfig>>,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let local_addr = self.local_addr()?;
         let (stop, stopping) = watch::channel(false);
         let (finished, mut results) = mpsc::unbounded_channel();
-        for (index, listener) in self.listeners.into_iter().enumerate() {
-            let (router, tls, slots) = (router.clone(), tls.clone(), slots.clone());
-            let (stopping, finished) = (stopping.clone(), finished.clone());
+        let mut threads = Vec::with_capacity(self.threads);
+        for index in 0..self.threads {
+            let (handing_over, handed_over) = mpsc::unbounded_channel();
+            let listener = HandedOver { connections: handed_over, local_addr };
+            let (router, tls, stopping, finished) =
+                (router.clone(), tls.clone(), stopping.clone(), finished.clone());
             let spawned = thread::Builder::new().name(format!("http-{index}")).spawn(move || {
-                let served = serve_on_this_thread(listener, router, tls, slots, stopping);
-                let _ = finished.send(served);
+                let _ = finished.send(serve_on_this_thread(listener, router, tls, stopping));
             });
             if let Err(error) = spawned {
                 let _ = stop.send(true);
                 return Err(error);
             }
+            threads.push(ServingThread { connections: handing_over, open: Arc::default() });
         }
         drop(finished);
-        let mut outcome = tokio::select! {
-            () = shutdown => Ok(()),
-            // A thread ended before the shutdown: its listener failed (or its thread could not start a runtime).
-            Some(ended) = results.recv() => Err(ended.err().unwrap_or_else(|| io::Error::other("a listener stopped"))),
+        tokio::pin!(shutdown);
+        let mut outcome = loop {
+            tokio::select! {
+                () = &mut shutdown => break Ok(()),
+                // A thread ended before the shutdown: it could not start its runtime.
+                Some(ended) = results.recv() => {
+                    break Err(ended.err().unwrap_or_else(|| io::Error::other("a serving thread stopped")));
+                }
+                (connection, peer) = self.listener.accept() => hand_over(&threads, connection, peer),
+            }
         };
+        drop(threads);
         let _ = stop.send(true);
         // Every thread holds a sender until it ends, so this waits for the last one.
         while let Some(ended) = results.recv().await {
@@ -85,29 +107,95 @@ impl ConnectionThreads {
     }
 }
 
-/// One thread's runtime, serving until `stopping` turns true.
+/// Gives the connection to the thread with the fewest open.
+fn hand_over(threads: &[ServingThread], connection: Limited<TcpStream>, peer: SocketAddr) {
+    let Some(thread) = threads.iter().min_by_key(|thread| thread.open.load(Ordering::Relaxed)) else {
+        return;
+    };
+    let (stream, slot) = connection.into_parts();
+    // Taken off this runtime's reactor, to be registered with the serving thread's.
+    let stream = match stream.into_std() {
+        Ok(stream) => stream,
+        Err(error) => return tracing::warn!(%error, %peer, "could not hand over a connection"),
+    };
+    thread.open.fetch_add(1, Ordering::Relaxed);
+    let slot = ThreadSlot { _permit: slot, open: Arc::clone(&thread.open) };
+    // A thread that has stopped is reported by its result; the connection closes with the dropped message.
+    let _ = thread.connections.send(HandedOverConnection { stream, peer, slot });
+}
+
+/// A serving thread as the accepting side sees it.
+struct ServingThread {
+    connections: mpsc::UnboundedSender<HandedOverConnection>,
+    /// Connections open on the thread.
+    open: Arc<AtomicUsize>,
+}
+
+struct HandedOverConnection {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    slot: ThreadSlot,
+}
+
+/// A connection's place in the limit and in its thread's count, given back when the connection closes.
+#[derive(Debug)]
+struct ThreadSlot {
+    _permit: OwnedSemaphorePermit,
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The listener of a serving thread: the connections handed to it.
+struct HandedOver {
+    connections: mpsc::UnboundedReceiver<HandedOverConnection>,
+    local_addr: SocketAddr,
+}
+
+impl Listener for HandedOver {
+    type Io = Limited<TcpStream, ThreadSlot>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            // The sender goes only at shutdown, when no more connections are wanted.
+            let Some(HandedOverConnection { stream, peer, slot }) = self.connections.recv().await else {
+                return std::future::pending().await;
+            };
+            match TcpStream::from_std(stream) {
+                Ok(stream) => return (Limited::new(stream, slot), peer),
+                Err(error) => tracing::warn!(%error, %peer, "could not take over a connection"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
+
+/// One thread's runtime, serving the connections handed to it until `stopping` turns true.
 fn serve_on_this_thread(
-    listener: std::net::TcpListener,
+    listener: HandedOver,
     router: Router,
     tls: Option<Arc<ServerConfig>>,
-    slots: Arc<Semaphore>,
     mut stopping: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
         let stop = async move {
             let _ = stopping.wait_for(|stop| *stop).await;
         };
         match tls {
             Some(config) => {
-                let listener = LimitedListener::sharing(TlsListener::new(listener, config)?, slots);
+                let listener = TlsListener::new(listener, config)?;
                 axum::serve(listener, router).with_graceful_shutdown(stop).await
             }
-            None => {
-                let listener = LimitedListener::sharing(listener, slots);
-                axum::serve(listener, router).with_graceful_shutdown(stop).await
-            }
+            None => axum::serve(listener, router).with_graceful_shutdown(stop).await,
         }
     })
 }
@@ -116,13 +204,10 @@ fn serve_on_this_thread(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::{collections::HashSet, time::Duration};
+    use std::{collections::HashMap, time::Duration};
 
     use axum::routing::get;
-    use tokio::{
-        io::{AsyncReadExt, AsyncWriteExt},
-        net::TcpStream,
-    };
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
     use super::*;
 
@@ -132,40 +217,59 @@ mod tests {
             .route("/thread", get(|| async { thread::current().name().unwrap_or_default().to_owned() }))
     }
 
-    async fn get_thread(address: SocketAddr) -> String {
-        let mut stream = TcpStream::connect(address).await.unwrap();
-        stream.write_all(b"GET /thread HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").await.unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        answer.rsplit("\r\n").next().unwrap().to_owned()
+    /// Asks on a keep-alive connection which thread serves it.
+    async fn serving_thread(connection: &mut BufReader<TcpStream>) -> String {
+        connection.get_mut().write_all(b"GET /thread HTTP/1.1\r\nhost: test\r\n\r\n").await.unwrap();
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            connection.read_line(&mut line).await.unwrap();
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("content-length:") {
+                length = Some(value.trim().parse::<usize>().unwrap());
+            }
+        }
+        let mut body = vec![0; length.expect("a content length")];
+        connection.read_exact(&mut body).await.unwrap();
+        String::from_utf8(body).unwrap()
     }
 
-    /// Port 0 gives every listener the same port; connections are spread over the threads, and the shutdown ends
-    /// them all.
+    /// Port 0 is a port the kernel picks; connections open at once are shared evenly between the threads, and the
+    /// shutdown ends them all.
     #[tokio::test]
-    async fn connections_are_spread_over_the_threads_until_shutdown() {
+    async fn open_connections_are_shared_evenly_until_shutdown() {
         let threads = ConnectionThreads::bind("127.0.0.1:0".parse().unwrap(), 2).unwrap();
-        let address = threads.local_addr();
+        let address = threads.local_addr().unwrap();
         assert_ne!(address.port(), 0);
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(threads.serve(router(), None, async {
             let _ = stop.await;
         }));
-        let mut seen = HashSet::new();
-        for _ in 0..64 {
-            seen.insert(get_thread(address).await);
+        let mut clients = Vec::new();
+        let mut served_by = HashMap::<String, usize>::new();
+        for _ in 0..10 {
+            let mut client = BufReader::new(TcpStream::connect(address).await.unwrap());
+            *served_by.entry(serving_thread(&mut client).await).or_default() += 1;
+            clients.push(client);
         }
-        assert_eq!(seen, HashSet::from(["http-0".to_owned(), "http-1".to_owned()]));
+        assert_eq!(served_by, HashMap::from([("http-0".to_owned(), 5), ("http-1".to_owned(), 5)]));
+        // A connection stays on its thread.
+        assert_eq!(serving_thread(&mut clients[0]).await, serving_thread(&mut clients[0]).await);
+        drop(clients);
         shutdown.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(10), serving).await.unwrap().unwrap().unwrap();
         assert!(TcpStream::connect(address).await.is_err(), "nothing listens after the shutdown");
     }
 
-    /// Another socket can bind the port only with `SO_REUSEPORT`, as the serving threads' listeners do.
+    /// A second server started on a port in use fails to bind it instead of sharing it.
     #[tokio::test]
-    async fn the_shared_port_is_taken_for_a_plain_bind() {
+    async fn a_port_in_use_is_not_shared() {
         let threads = ConnectionThreads::bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
-        assert!(std::net::TcpListener::bind(threads.local_addr()).is_err());
+        let address = threads.local_addr().unwrap();
+        assert!(ConnectionThreads::bind(address, 1).is_err());
+        assert!(std::net::TcpListener::bind(address).is_err());
     }
 }

@@ -9,16 +9,18 @@
 
 use std::{io, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
+use axum::serve::Listener;
 use rustls::{
     ServerConfig,
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
 };
 use tokio::{
-    net::{TcpListener, TcpStream},
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
     sync::{Semaphore, mpsc},
 };
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,25 +85,29 @@ pub fn load_server_config(
     Ok(Arc::new(config))
 }
 
-/// An `axum::serve` listener that hands out TLS streams whose handshake has completed.
+/// An `axum::serve` listener that hands out TLS streams whose handshake has completed, over the connections of
+/// an inner listener (a TCP listener, or one that counts its connections).
 #[derive(Debug)]
-pub struct TlsListener {
-    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+pub struct TlsListener<Io = TcpStream> {
+    accepted: mpsc::Receiver<(TlsStream<Io>, SocketAddr)>,
     local_addr: SocketAddr,
 }
 
-impl TlsListener {
-    /// Starts accepting on `tcp`; handshakes run in background tasks until the listener is dropped.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let local_addr = tcp.local_addr()?;
+impl<Io: AsyncRead + AsyncWrite + Unpin + Send + 'static> TlsListener<Io> {
+    /// Starts accepting on `inner`; handshakes run in background tasks until the listener is dropped.
+    pub fn new<L>(inner: L, config: Arc<ServerConfig>) -> io::Result<Self>
+    where
+        L: Listener<Io = Io, Addr = SocketAddr>,
+    {
+        let local_addr = inner.local_addr()?;
         let (sender, accepted) = mpsc::channel(ACCEPTED_QUEUE);
-        tokio::spawn(accept_loop(tcp, TlsAcceptor::from(config), sender));
+        tokio::spawn(accept_loop(inner, TlsAcceptor::from(config), sender));
         Ok(Self { accepted, local_addr })
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+impl<Io: AsyncRead + AsyncWrite + Unpin + Send + 'static> Listener for TlsListener<Io> {
+    type Io = TlsStream<Io>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -118,27 +124,22 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// Accepts TCP connections and runs each handshake in its own task, until the receiving side is gone.
-async fn accept_loop(
-    tcp: TcpListener,
+/// Accepts connections and runs each handshake in its own task, until the receiving side is gone. (The inner
+/// listener deals with accept errors: a TCP listener pauses after one, so that connections can close instead of
+/// the loop spinning while file descriptors run out.)
+async fn accept_loop<L: Listener<Addr = SocketAddr>>(
+    mut inner: L,
     acceptor: TlsAcceptor,
-    sender: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
+    sender: mpsc::Sender<(TlsStream<L::Io>, SocketAddr)>,
+) where
+    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     loop {
         let Ok(permit) = pending.clone().acquire_owned().await else { return };
-        let accepted = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = sender.closed() => return,
-            accepted = tcp.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(connection) => connection,
-            Err(e) => {
-                // Typically out of file descriptors: pausing lets connections close instead of spinning.
-                warn!(error = %e, "accepting a TCP connection failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+            accepted = inner.accept() => accepted,
         };
         let acceptor = acceptor.clone();
         let sender = sender.clone();
@@ -158,6 +159,7 @@ async fn accept_loop(
 #[cfg(test)]
 mod tests {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use tokio::net::TcpListener;
 
     use super::*;
     use crate::http::{router, test_support};

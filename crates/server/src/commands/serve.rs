@@ -128,9 +128,9 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     let address = config.listen.http.addr();
     let listen_error = |source| ServeError::Listen { address: address.to_string(), source };
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let listeners = ConnectionThreads::bind(address, threads).map_err(listen_error)?;
+    let listener = ConnectionThreads::bind(address, threads).map_err(listen_error)?;
     // The address bound, not the one configured: with port 0 the kernel picks the port (tests do this).
-    let address = listeners.local_addr();
+    let address = listener.local_addr().map_err(listen_error)?;
     let metrics = Metrics::new().map_err(ServeError::Metrics)?;
     serve_metrics(&config, metrics.clone()).await?;
     // Joins of the configured rooms run in the background (with retries) so a slow or absent resident server
@@ -152,7 +152,7 @@ pub async fn run(loaded: Loaded) -> Result<(), ServeError> {
     };
     let scheme = if tls.is_some() { "HTTPS" } else { "plain HTTP" };
     info!(%address, threads, "listening ({scheme}) for federation and policy requests");
-    listeners.serve(router, tls, shutdown_signal()).await.map_err(listen_error)
+    listener.serve(router, tls, shutdown_signal()).await.map_err(listen_error)
 }
 
 /// Starts the outbox workers for refusals' side effects, SSRF-guarded like every outside service with 30 s per
