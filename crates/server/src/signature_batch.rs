@@ -2,7 +2,7 @@
 //!
 //! Checking `n` signatures in one multi-scalar equation costs about half of checking each
 //! ([`verifying_keys::verify_batch`]), and under load many `/sign` requests reach their signature checks at the
-//! same moment. Each check joins a shared queue; the first caller to find no one verifying takes the role,
+//! same moment. Each check joins its thread's queue; the first caller to find no one verifying takes the role,
 //! first lets the other ready requests run (so that they queue their checks too), then verifies everything
 //! queued, answering each caller, until the queue is empty. A lone request under light load is verified at once,
 //! as before. There is no background task: the role is a caller's, so it works on whatever runtime the caller
@@ -15,7 +15,7 @@
 use std::{
     mem,
     sync::{
-        LazyLock, Mutex,
+        Arc, LazyLock, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -32,19 +32,27 @@ const MAX_BATCH: usize = 32;
 /// How long checks go one by one after a batch held a bad signature.
 const SINGLE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
-static QUEUE: LazyLock<Queue> = LazyLock::new(|| Queue {
-    waiting: Mutex::default(),
-    verifying: AtomicBool::new(false),
-    single_until_ms: AtomicU64::new(0),
-    epoch: Instant::now(),
-});
+thread_local! {
+    /// This thread's queue. Each connection thread batches its own requests' checks: answering a request of
+    /// another thread would wake that thread's runtime from the verifier's, a system call and often a
+    /// cross-core interrupt per answer.
+    static QUEUE: Arc<Queue> = Arc::default();
+}
 
+/// Until when checks go one by one, for every thread: whoever sent a bad signature may send it to any.
+static SINGLE_ONLY: LazyLock<SingleOnly> =
+    LazyLock::new(|| SingleOnly { until_ms: AtomicU64::new(0), epoch: Instant::now() });
+
+#[derive(Default)]
 struct Queue {
     waiting: Mutex<Vec<Job>>,
     /// Whether a caller holds the verifying role.
     verifying: AtomicBool,
+}
+
+struct SingleOnly {
     /// Milliseconds after `epoch` until which checks go one by one (0: batches allowed).
-    single_until_ms: AtomicU64,
+    until_ms: AtomicU64,
     epoch: Instant,
 }
 
@@ -58,8 +66,11 @@ struct Job {
 pub(crate) async fn verify(public_key: &[u8; 32], message: Vec<u8>, signature: &[u8]) -> bool {
     let Some(check) = SignatureCheck::new(public_key, message, signature) else { return false };
     let (answer, verdict) = oneshot::channel();
-    QUEUE.push(Job { check, answer });
-    if let Some(role) = Verifier::take() {
+    // The queue of the thread the check starts on: on a multi-threaded runtime the task may go on elsewhere,
+    // and the role it takes is this queue's.
+    let queue = QUEUE.with(Arc::clone);
+    queue.push(Job { check, answer });
+    if let Some(role) = Verifier::take(queue) {
         // The requests that are ready to run reach their checks first and are verified with this one.
         tokio::task::yield_now().await;
         drop(role);
@@ -81,26 +92,27 @@ pub(crate) async fn verify_remembered(public_key: &[u8; 32], message: &[u8], sig
     verified
 }
 
-/// The verifying role. Whoever holds it verifies every queued check when it lets go, even if its own request
-/// was dropped meanwhile: no check is ever left waiting without someone to verify it.
-struct Verifier;
+/// The verifying role of one queue. Whoever holds it verifies every check queued there when it lets go, even if
+/// its own request was dropped meanwhile: no check is ever left waiting without someone to verify it.
+struct Verifier(Arc<Queue>);
 
 impl Verifier {
-    fn take() -> Option<Self> {
-        // Not `then_some(Self)`: a role built and dropped unclaimed would release someone else's.
-        (!QUEUE.verifying.swap(true, Ordering::AcqRel)).then(|| Self)
+    fn take(queue: Arc<Queue>) -> Option<Self> {
+        // Not `then_some`: a role built and dropped unclaimed would release someone else's.
+        (!queue.verifying.swap(true, Ordering::AcqRel)).then(|| Self(queue))
     }
 }
 
 impl Drop for Verifier {
     fn drop(&mut self) {
+        let queue = &self.0;
         loop {
-            while let Some(jobs) = QUEUE.take_some() {
-                QUEUE.check(jobs);
+            while let Some(jobs) = queue.take_some() {
+                check(jobs);
             }
-            QUEUE.verifying.store(false, Ordering::Release);
+            queue.verifying.store(false, Ordering::Release);
             // A check queued after the last look but before the release would wait for the next caller.
-            if QUEUE.is_empty() || QUEUE.verifying.swap(true, Ordering::AcqRel) {
+            if queue.is_empty() || queue.verifying.swap(true, Ordering::AcqRel) {
                 return;
             }
         }
@@ -128,28 +140,33 @@ impl Queue {
         let rest = waiting.split_off(MAX_BATCH);
         Some(mem::replace(&mut *waiting, rest))
     }
+}
 
-    /// Verifies `jobs` and answers each.
-    fn check(&self, jobs: Vec<Job>) {
-        let (checks, answers): (Vec<SignatureCheck>, Vec<oneshot::Sender<bool>>) =
-            jobs.into_iter().map(|job| (job.check, job.answer)).unzip();
-        if let Some(internals) = crate::metrics::sign_internals() {
-            internals.signature_batch.observe(checks.len() as f64);
-        }
-        let batched = checks.len() > 1 && !self.single_only();
-        let all_verified = batched && verify_batch(&checks);
-        if batched && !all_verified {
-            let until = self.now_ms().saturating_add(millis(SINGLE_AFTER_FAILURE));
-            self.single_until_ms.store(until, Ordering::Relaxed);
-        }
-        for (check, answer) in checks.iter().zip(answers) {
-            // A caller that gave up needs no answer.
-            let _ = answer.send(all_verified || check.verify());
-        }
+/// Verifies `jobs` and answers each.
+fn check(jobs: Vec<Job>) {
+    let (checks, answers): (Vec<SignatureCheck>, Vec<oneshot::Sender<bool>>) =
+        jobs.into_iter().map(|job| (job.check, job.answer)).unzip();
+    if let Some(internals) = crate::metrics::sign_internals() {
+        internals.signature_batch.observe(checks.len() as f64);
+    }
+    let batched = checks.len() > 1 && !SINGLE_ONLY.now();
+    let all_verified = batched && verify_batch(&checks);
+    if batched && !all_verified {
+        SINGLE_ONLY.for_a_while();
+    }
+    for (check, answer) in checks.iter().zip(answers) {
+        // A caller that gave up needs no answer.
+        let _ = answer.send(all_verified || check.verify());
+    }
+}
+
+impl SingleOnly {
+    fn now(&self) -> bool {
+        self.now_ms() < self.until_ms.load(Ordering::Relaxed)
     }
 
-    fn single_only(&self) -> bool {
-        self.now_ms() < self.single_until_ms.load(Ordering::Relaxed)
+    fn for_a_while(&self) {
+        self.until_ms.store(self.now_ms().saturating_add(millis(SINGLE_AFTER_FAILURE)), Ordering::Relaxed);
     }
 
     fn now_ms(&self) -> u64 {
