@@ -9,8 +9,8 @@
 //! Without work stealing, how connections are spread is the balance between the threads. One listener accepts
 //! them all (on the process's multi-threaded runtime) and hands each to the thread with the fewest open: with a
 //! listener per thread on a shared port (`SO_REUSEPORT`), the kernel's hash of each connection's addresses had
-//! given one thread a third more of the load test's 96 connections than the other, and that thread's core ran
-//! out while the other idled. Everything else (the verdict writer, background jobs, the metrics listener) stays
+//! decided, and under the load test one thread had been busy 79% of the time and the other 59% while the
+//! machine idled. Everything else (the verdict writer, background jobs, the metrics listener) stays
 //! on the multi-threaded runtime.
 
 use std::{
@@ -57,8 +57,8 @@ impl ConnectionThreads {
     }
 
     /// Serves `router` (over TLS with `tls`) on every thread until `shutdown` completes, then lets each thread
-    /// finish its requests in progress. At most [`MAX_CONNECTIONS`] are open at once across the threads. A thread that stops early (its runtime could not
-    /// start) stops the others and its error is returned.
+    /// finish its requests in progress. At most [`MAX_CONNECTIONS`] are open at once across the threads. A thread
+    /// that stops early (its runtime could not start) stops the others and its error is returned.
     pub async fn serve(
         mut self,
         router: Router,
