@@ -52,13 +52,7 @@ pub struct LimitedListener<L> {
 impl<L> LimitedListener<L> {
     /// `inner`, accepting at most `limit` connections open at once.
     pub fn new(inner: L, limit: usize) -> Self {
-        Self::sharing(inner, Arc::new(Semaphore::new(limit.max(1))))
-    }
-
-    /// `inner`, accepting a connection only while one of `slots` is free; listeners given the same slots share
-    /// one limit.
-    pub fn sharing(inner: L, slots: Arc<Semaphore>) -> Self {
-        Self { inner, slots }
+        Self { inner, slots: Arc::new(Semaphore::new(limit.max(1))) }
     }
 }
 

@@ -149,7 +149,7 @@ fn check(jobs: Vec<Job>) {
     if let Some(internals) = crate::metrics::sign_internals() {
         internals.signature_batch.observe(checks.len() as f64);
     }
-    let batched = checks.len() > 1 && !SINGLE_ONLY.now();
+    let batched = checks.len() > 1 && !SINGLE_ONLY.in_force();
     let all_verified = batched && verify_batch(&checks);
     if batched && !all_verified {
         SINGLE_ONLY.for_a_while();
@@ -161,7 +161,7 @@ fn check(jobs: Vec<Job>) {
 }
 
 impl SingleOnly {
-    fn now(&self) -> bool {
+    fn in_force(&self) -> bool {
         self.now_ms() < self.until_ms.load(Ordering::Relaxed)
     }
 

@@ -16,7 +16,6 @@ use rustls::{
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    net::TcpStream,
     sync::{Semaphore, mpsc},
 };
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
@@ -88,7 +87,7 @@ pub fn load_server_config(
 /// An `axum::serve` listener that hands out TLS streams whose handshake has completed, over the connections of
 /// an inner listener (a TCP listener, or one that counts its connections).
 #[derive(Debug)]
-pub struct TlsListener<Io = TcpStream> {
+pub struct TlsListener<Io> {
     accepted: mpsc::Receiver<(TlsStream<Io>, SocketAddr)>,
     local_addr: SocketAddr,
 }
@@ -159,7 +158,7 @@ async fn accept_loop<L: Listener<Addr = SocketAddr>>(
 #[cfg(test)]
 mod tests {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
     use crate::http::{router, test_support};
