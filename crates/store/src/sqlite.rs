@@ -1,6 +1,7 @@
 //! The embedded SQLite backend.
 
 mod other_writers;
+mod pending_hellbans;
 mod queries;
 mod verdict_insert;
 mod verdict_keys;
@@ -514,7 +515,22 @@ impl Store for SqliteStore {
     }
 
     async fn hellban(&self, community_id: &str, user_id: &str, expires_at_ms: i64) -> StoreResult<()> {
-        queries::hellban(&self.writer, community_id, user_id, expires_at_ms).await?;
+        match &self.verdict_inserts {
+            // With the verdicts: no commit of its own under a spam wave, and no write on the second connection.
+            Some(inserts) => {
+                let ticket =
+                    inserts.queue_hellban((community_id.to_owned(), user_id.to_owned(), expires_at_ms));
+                let _turn = inserts.hellban_turn.lock().await;
+                if !inserts.hellban_committed(ticket) {
+                    let inserts = Arc::clone(inserts);
+                    // The commit waits for fsync: not on a runtime thread.
+                    tokio::task::spawn_blocking(move || inserts.write_queued_hellbans())
+                        .await
+                        .map_err(|_| crate::StoreError::WriterClosed)??;
+                }
+            }
+            None => queries::hellban(&self.writer, community_id, user_id, expires_at_ms).await?,
+        }
         self.hellbans.banned(community_id, user_id, expires_at_ms);
         Ok(())
     }

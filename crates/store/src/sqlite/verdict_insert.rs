@@ -7,6 +7,8 @@
 //! of the sqlx writer connection (everything else). Under load these transactions follow each other closely, and
 //! SQLite's default busy handler on the other connection sleeps in growing steps (up to 100 ms), so it would
 //! rarely find the lock free: while that connection is in use, a batch waits for it first (a bounded time).
+//! Hellbans, which come with refusals, are written here too (`pending_hellbans.rs`): each transaction on this
+//! connection takes the bans queued by then.
 
 use std::{
     cell::Cell,
@@ -22,7 +24,11 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::{verdict_keys::VerdictKeys, verdict_lookup::read};
+use super::{
+    pending_hellbans::{Hellban, PendingHellbans, Taken},
+    verdict_keys::VerdictKeys,
+    verdict_lookup::read,
+};
 use crate::{BlockingVerdictInserts, StoreError, StoreResult, StoredVerdict};
 
 /// Longest a batch lets the other writer connection go first.
@@ -45,6 +51,11 @@ pub(super) struct VerdictInserts {
     other_writer_busy: Arc<AtomicBool>,
     /// Pages in the WAL after this connection's last commit.
     wal_pages: AtomicI32,
+    /// Hellbans for the next transaction on this connection.
+    hellbans: PendingHellbans,
+    /// Held by the one hellban caller whose transaction waits for this connection; the others wait for its commit
+    /// (or a verdict batch's) here rather than each holding a blocking thread.
+    pub(super) hellban_turn: tokio::sync::Mutex<()>,
 }
 
 impl VerdictInserts {
@@ -68,7 +79,47 @@ impl VerdictInserts {
         connection.wal_hook(Some(note_wal_pages));
         let connection = Arc::new(Mutex::new(connection));
         keys.fill(Arc::clone(&connection));
-        Ok(Self { connection, keys, other_writer_busy, wal_pages: AtomicI32::new(0) })
+        Ok(Self {
+            connection,
+            keys,
+            other_writer_busy,
+            wal_pages: AtomicI32::new(0),
+            hellbans: PendingHellbans::default(),
+            hellban_turn: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Queues a ban for the next transaction on this connection; returns its ticket.
+    pub(super) fn queue_hellban(&self, ban: Hellban) -> u64 {
+        self.hellbans.queue(ban)
+    }
+
+    /// Whether the ban of `ticket` is committed.
+    pub(super) fn hellban_committed(&self, ticket: u64) -> bool {
+        self.hellbans.is_committed(ticket)
+    }
+
+    /// Writes every queued ban in a transaction of their own (none queued: nothing to do).
+    pub(super) fn write_queued_hellbans(&self) -> StoreResult<()> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let taken = self.hellbans.take();
+        let written = write_hellbans(&transaction, &taken).and_then(|()| Ok(transaction.commit()?));
+        self.settle(taken, written.is_ok());
+        drop(connection);
+        written?;
+        self.note_commit();
+        Ok(())
+    }
+
+    /// After the transaction holding `taken` ended.
+    fn settle(&self, taken: Taken, committed: bool) {
+        if committed { self.hellbans.committed(taken) } else { self.hellbans.give_back(taken) }
+    }
+
+    /// Takes the WAL's page count from the commit just made on this thread.
+    fn note_commit(&self) {
+        self.wal_pages.store(WAL_PAGES.replace(0), Ordering::Relaxed);
     }
 
     /// `PRAGMA data_version` of this connection: it moves when any other connection commits.
@@ -80,6 +131,57 @@ impl VerdictInserts {
         // A panic mid-transaction rolled it back when the transaction was dropped; the connection is sound.
         self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Inserts each verdict unless one is stored for its event; returns the stored verdicts and whether the key
+    /// filter outgrew its size.
+    fn insert_in(
+        &self,
+        transaction: &rusqlite::Transaction<'_>,
+        verdicts: &[StoredVerdict],
+    ) -> StoreResult<(Vec<StoredVerdict>, bool)> {
+        let mut stored = Vec::with_capacity(verdicts.len());
+        let mut outgrown = false;
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO verdicts (room_id, event_id, reference_hash, class, harms, expiry_ms, trace, \
+             decided_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (room_id, event_id) DO NOTHING",
+        )?;
+        for verdict in verdicts {
+            outgrown |= self.keys.add(&verdict.room_id, &verdict.event_id);
+            let inserted = insert.execute((
+                &verdict.room_id,
+                &verdict.event_id,
+                verdict.reference_hash.as_deref(),
+                verdict.class.as_str(),
+                json(&verdict.harms)?,
+                verdict.expiry_ms,
+                verdict.trace.as_json(),
+                verdict.decided_at_ms,
+            ))? == 1;
+            if inserted {
+                stored.push(verdict.clone());
+            } else {
+                let earlier = read(transaction, &verdict.room_id, &verdict.event_id)?;
+                stored.push(earlier.ok_or_else(|| StoreError::Corrupt {
+                    table: "verdicts",
+                    reason: "a verdict was neither inserted nor found".to_owned(),
+                })?);
+            }
+        }
+        Ok((stored, outgrown))
+    }
+}
+
+/// Records or extends each ban (kept at the later expiry).
+fn write_hellbans(transaction: &rusqlite::Transaction<'_>, taken: &Taken) -> StoreResult<()> {
+    let mut upsert = transaction.prepare_cached(
+        "INSERT INTO hellbans (community_id, user_id, expires_at_ms) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (community_id, user_id) DO UPDATE SET expires_at_ms = \
+         max(excluded.expires_at_ms, hellbans.expires_at_ms)",
+    )?;
+    for (community_id, user_id, expires_at_ms) in taken.bans() {
+        upsert.execute((community_id, user_id, expires_at_ms))?;
+    }
+    Ok(())
 }
 
 impl BlockingVerdictInserts for VerdictInserts {
@@ -92,45 +194,19 @@ impl BlockingVerdictInserts for VerdictInserts {
         }
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut stored = Vec::with_capacity(verdicts.len());
-        let mut outgrown = false;
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO verdicts (room_id, event_id, reference_hash, class, harms, expiry_ms, trace, \
-                 decided_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (room_id, event_id) DO NOTHING",
-            )?;
-            for verdict in verdicts {
-                outgrown |= self.keys.add(&verdict.room_id, &verdict.event_id);
-                let inserted = insert.execute((
-                    &verdict.room_id,
-                    &verdict.event_id,
-                    verdict.reference_hash.as_deref(),
-                    verdict.class.as_str(),
-                    json(&verdict.harms)?,
-                    verdict.expiry_ms,
-                    verdict.trace.as_json(),
-                    verdict.decided_at_ms,
-                ))? == 1;
-                if inserted {
-                    stored.push(verdict.clone());
-                } else {
-                    let earlier = read(&transaction, &verdict.room_id, &verdict.event_id)?;
-                    stored.push(earlier.ok_or_else(|| StoreError::Corrupt {
-                        table: "verdicts",
-                        reason: "a verdict was neither inserted nor found".to_owned(),
-                    })?);
-                }
-            }
-        }
-        transaction.commit()?;
+        let hellbans = self.hellbans.take();
+        let written = write_hellbans(&transaction, &hellbans)
+            .and_then(|()| self.insert_in(&transaction, verdicts))
+            .and_then(|(stored, outgrown)| Ok((stored, outgrown, transaction.commit()?)));
+        self.settle(hellbans, written.is_ok());
         drop(connection);
-        self.wal_pages.store(WAL_PAGES.replace(0), Ordering::Relaxed);
+        let (stored, outgrown, ()) = written?;
+        self.note_commit();
         if outgrown {
             self.keys.fill(Arc::clone(&self.connection));
         }
         Ok(stored)
     }
-
     /// Checkpoints once the WAL holds [`WAL_PAGES_BEFORE_CHECKPOINT`] pages. A checkpoint writes the WAL's pages
     /// into the database file and flushes it, a few milliseconds during which the verdicts queued since wait;
     /// small checkpoints keep that pause short (at a quarter of SQLite's default, the half-rate p99 went from

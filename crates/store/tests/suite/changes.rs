@@ -117,3 +117,26 @@ async fn sqlite_announces_writes_by_other_processes_as_resync() {
     assert_eq!(change.unwrap(), ConfigChange::Resync);
     other.close().await;
 }
+
+/// SQLite: this process's own hellbans and verdicts, written together for a few polls of the watch, are not taken
+/// for another process's writes (a resync reloads every room context and the hellban mirror). Written on the
+/// second connection, each ban had moved the verdict connection's `data_version`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_own_hellbans_among_verdicts_are_no_resync() {
+    let db = crate::harness::sqlite().await;
+    let mut rx = db.store.subscribe_changes().await.unwrap();
+    let writer =
+        palisade_store::VerdictWriter::spawn(db.store.clone(), palisade_store::GroupCommit::default());
+    let until = tokio::time::Instant::now() + Duration::from_millis(2_500);
+    let mut n = 0;
+    while tokio::time::Instant::now() < until {
+        let spam =
+            crate::verdicts::verdict("!r:x", &format!("$spam{n}"), palisade_store::VerdictClass::Prohibited);
+        writer.insert(spam).await.unwrap();
+        db.store.hellban("c1", &format!("@s{n}:x"), i64::MAX).await.unwrap();
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty)), "no change announced");
+    db.cleanup().await;
+}

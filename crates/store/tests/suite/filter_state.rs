@@ -1,6 +1,9 @@
 //! Shared filter state: hellbans with expiry and sliding-window frequency counters.
 
+use palisade_store::{GroupCommit, VerdictClass, VerdictWriter};
+
 use crate::harness::{TestDb, both_backends};
+use crate::verdicts::verdict;
 
 async fn hellbans_expire_and_extend(db: &TestDb) {
     let s = &db.store;
@@ -80,7 +83,38 @@ async fn hellbans_written_elsewhere_are_seen(db: &TestDb) {
     other.close().await;
 }
 
+/// A spam wave: bans of many senders at once, among verdicts being committed (on SQLite they share the verdict
+/// connection's transactions). Every ban is durable when its call returns, at the later expiry where a sender
+/// was banned twice, and one lifted is not written again by a later transaction.
+async fn concurrent_bans_among_verdicts_are_durable(db: &TestDb) {
+    let writer = VerdictWriter::spawn(db.store.clone(), GroupCommit::default());
+    let mut tasks = Vec::new();
+    for n in 0..60_i64 {
+        let (store, writer) = (db.store.clone(), writer.clone());
+        tasks.push(tokio::spawn(async move {
+            writer.insert(verdict("!r:x", &format!("$spam{n}"), VerdictClass::Prohibited)).await.unwrap();
+            store.hellban("c1", &format!("@s{}:x", n % 40), 1_000 + n).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(db.store.lift_hellban("c1", "@s0:x").await.unwrap());
+    writer.insert(verdict("!r:x", "$after-lift", VerdictClass::Neutral)).await.unwrap();
+    db.store.hellban("c1", "@late:x", 5_000).await.unwrap();
+
+    let other = db.reopen().await;
+    assert_eq!(other.hellban_expiry("c1", "@s0:x", 0).await.unwrap(), None, "lifted stays lifted");
+    for user in 1..40_i64 {
+        let expected = if user < 20 { 1_040 + user } else { 1_000 + user };
+        assert_eq!(other.hellban_expiry("c1", &format!("@s{user}:x"), 0).await.unwrap(), Some(expected));
+    }
+    assert_eq!(other.hellban_expiry("c1", "@late:x", 0).await.unwrap(), Some(5_000));
+    other.close().await;
+}
+
 both_backends!(
+    concurrent_bans_among_verdicts_are_durable,
     hellbans_expire_and_extend,
     frequency_window_slides,
     state_is_shared_between_handles,
