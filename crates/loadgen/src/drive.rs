@@ -32,6 +32,8 @@ pub(crate) struct Sample {
     pub(crate) outcome: Outcome,
     /// Whether the answer was the one the event was built for (spam refused, the rest signed).
     pub(crate) expected: bool,
+    /// When the answer came, from the start of the run.
+    pub(crate) answered: Duration,
 }
 
 /// A finished run.
@@ -59,7 +61,7 @@ pub(crate) async fn closed_loop(authority: &str, prepared: Vec<Prepared>, concur
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(request) = prepared.get(i) else { break };
                     let sent = Instant::now();
-                    samples.push(send(&mut connection, &authority, request, sent).await);
+                    samples.push(send(&mut connection, &authority, request, sent, start).await);
                 }
                 samples
             })
@@ -86,8 +88,9 @@ pub(crate) async fn open_loop(
     let (schedule, scheduled) = mpsc::unbounded_channel::<(usize, Instant)>();
     let scheduled = Arc::new(Mutex::new(scheduled));
     let authority: Arc<str> = authority.into();
-    let workers: Vec<_> = open_connections(&authority, connections.max(1))
-        .await
+    let connections = open_connections(&authority, connections.max(1)).await;
+    let start = Instant::now();
+    let workers: Vec<_> = connections
         .into_iter()
         .map(|mut connection| {
             let (prepared, scheduled, authority) = (prepared.clone(), scheduled.clone(), authority.clone());
@@ -96,13 +99,12 @@ pub(crate) async fn open_loop(
                 loop {
                     let next = scheduled.lock().await.recv().await;
                     let Some((i, at)) = next else { break };
-                    samples.push(send(&mut connection, &authority, &prepared[i], at).await);
+                    samples.push(send(&mut connection, &authority, &prepared[i], at, start).await);
                 }
                 samples
             })
         })
         .collect();
-    let start = Instant::now();
     for i in 0..prepared.len() {
         let at = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(at.into()).await;
@@ -134,6 +136,7 @@ async fn send(
     authority: &str,
     request: &Prepared,
     since: Instant,
+    run_start: Instant,
 ) -> Sample {
     let status = exchange(connection, authority, &request.bytes).await;
     if status.is_err() {
@@ -150,7 +153,7 @@ async fn send(
         Outcome::Refused => request.spam,
         Outcome::Shed | Outcome::Failed => false,
     };
-    Sample { latency: since.elapsed(), outcome, expected }
+    Sample { latency: since.elapsed(), outcome, expected, answered: run_start.elapsed() }
 }
 
 async fn exchange(

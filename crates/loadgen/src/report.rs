@@ -45,6 +45,7 @@ pub(crate) fn line(
         max = millis(admitted.last().copied()),
         ratio = throughput / crypto_bound.max(1.0),
     );
+    line.push_str(&format!(" per_second={}", per_second(run).join(",")));
     if let Some(memory) = memory {
         line.push_str(&format!(
             " peak_rss={:.1}MB lifetime_peak_rss={:.1}MB",
@@ -53,6 +54,18 @@ pub(crate) fn line(
         ));
     }
     line
+}
+
+/// Requests answered other than by a `429` in each whole second of the run (a last, partial second is left out):
+/// how soon the server is back at full rate after an overload.
+fn per_second(run: &Run) -> Vec<String> {
+    let mut seconds = vec![0_u64; run.elapsed.as_secs() as usize];
+    for sample in run.samples.iter().filter(|s| matches!(s.outcome, Outcome::Signed | Outcome::Refused)) {
+        if let Some(second) = seconds.get_mut(sample.answered.as_secs() as usize) {
+            *second += 1;
+        }
+    }
+    seconds.iter().map(u64::to_string).collect()
 }
 
 /// The `q` quantile of sorted latencies (nearest rank).
@@ -71,6 +84,32 @@ fn millis(latency: Option<Duration>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_are_counted_by_the_second_they_came_in() {
+        let sample = |outcome, answered_ms| crate::drive::Sample {
+            latency: Duration::from_millis(1),
+            outcome,
+            expected: true,
+            answered: Duration::from_millis(answered_ms),
+        };
+        let run = Run {
+            elapsed: Duration::from_millis(2_500),
+            samples: vec![
+                sample(Outcome::Signed, 10),
+                sample(Outcome::Refused, 999),
+                sample(Outcome::Shed, 500),
+                sample(Outcome::Failed, 600),
+                sample(Outcome::Signed, 1_000),
+                sample(Outcome::Signed, 2_400),
+            ],
+        };
+        assert_eq!(
+            per_second(&run),
+            ["2", "1"],
+            "429s, failures and the partial last second are not counted"
+        );
+    }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {
