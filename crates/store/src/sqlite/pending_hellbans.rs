@@ -39,6 +39,11 @@ impl Taken {
     pub(super) fn bans(&self) -> impl Iterator<Item = &Hellban> {
         self.bans.iter().map(|(_, ban)| ban)
     }
+
+    /// Whether there is nothing to write.
+    pub(super) fn is_empty(&self) -> bool {
+        self.bans.is_empty()
+    }
 }
 
 impl PendingHellbans {
@@ -122,7 +127,9 @@ mod tests {
     #[test]
     fn an_empty_take_commits_nothing() {
         let pending = PendingHellbans::default();
-        pending.committed(pending.take());
+        let taken = pending.take();
+        assert!(taken.is_empty());
+        pending.committed(taken);
         let ticket = pending.queue(ban("@a:x"));
         assert!(!pending.is_committed(ticket));
     }

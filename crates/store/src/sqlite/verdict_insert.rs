@@ -99,11 +99,15 @@ impl VerdictInserts {
         self.hellbans.is_committed(ticket)
     }
 
-    /// Writes every queued ban in a transaction of their own (none queued: nothing to do).
+    /// Writes every queued ban in a transaction of their own (none queued: nothing is written).
     pub(super) fn write_queued_hellbans(&self) -> StoreResult<()> {
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let taken = self.hellbans.take();
+        if taken.is_empty() {
+            // A verdict batch took them first and has committed; the empty transaction rolls back.
+            return Ok(());
+        }
         let written = write_hellbans(&transaction, &taken).and_then(|()| Ok(transaction.commit()?));
         self.settle(taken, written.is_ok());
         drop(connection);
