@@ -3,6 +3,7 @@
 mod other_writers;
 mod pending_hellbans;
 mod queries;
+mod verdict_index;
 mod verdict_insert;
 mod verdict_keys;
 mod verdict_lookup;
@@ -83,8 +84,6 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let in_memory = is_in_memory(url);
-        let verdict_reads =
-            (!in_memory).then(|| Arc::new(InlineVerdictReads::new(options.get_filename(), BUSY_TIMEOUT)));
         // An in-memory database lives only as long as a connection to it, and separate pools would
         // need shared-cache locking, so it gets one pinned connection for everything.
         // No ping before each use (sqlx's default): a connection to a local file does not drop, and the ping is
@@ -118,6 +117,13 @@ impl SqliteStore {
                 .await?
         };
         migrate(&writer).await?;
+        if in_memory {
+            // One connection serves everything here, through sqlx: a unique index keeps one verdict per event
+            // (files use their own index, `sqlite/verdict_index.rs`).
+            sqlx::query("CREATE UNIQUE INDEX IF NOT EXISTS verdicts_event ON verdicts (room_id, event_id)")
+                .execute(&writer)
+                .await?;
+        }
         let verdict_keys = (!in_memory).then(|| Arc::new(VerdictKeys::new(options.get_filename())));
         let verdict_inserts = match &verdict_keys {
             Some(keys) => {
@@ -125,6 +131,13 @@ impl SqliteStore {
             }
             None => None,
         };
+        let verdict_reads = verdict_inserts.as_ref().map(|inserts| {
+            Arc::new(InlineVerdictReads::new(
+                options.get_filename(),
+                BUSY_TIMEOUT,
+                Arc::clone(&inserts.index),
+            ))
+        });
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
         let hellbans = Arc::new(HellbanMirror::default());
         if let Some(inserts) = &verdict_inserts {
@@ -165,7 +178,9 @@ impl SqliteStore {
 
     /// Whether a verdict for the event may be stored (always, where no key filter is kept).
     fn may_be_stored(&self, room_id: &str, event_id: &str) -> bool {
-        self.verdict_keys.as_ref().is_none_or(|keys| keys.may_contain(room_id, event_id))
+        self.verdict_keys
+            .as_ref()
+            .is_none_or(|keys| keys.may_contain(verdict_index::VerdictKey::of(room_id, event_id)))
     }
 
     /// Announces a change to subscribers (none listening is fine).
@@ -325,10 +340,15 @@ impl Store for SqliteStore {
             return verdict_statements::insert_verdicts_if_absent(&self.writer, verdicts).await;
         };
         let (inserts, verdicts) = (Arc::clone(inserts), verdicts.to_vec());
-        // The commit waits for fsync: not on a runtime thread.
-        tokio::task::spawn_blocking(move || inserts.insert_verdicts_if_absent(&verdicts))
-            .await
-            .map_err(|_| crate::StoreError::WriterClosed)?
+        // The commit waits for fsync: not on a runtime thread. No group-commit writer does the upkeep between
+        // these calls, so each does it all before returning.
+        tokio::task::spawn_blocking(move || {
+            let stored = inserts.insert_verdicts_if_absent(&verdicts);
+            while inserts.upkeep() {}
+            stored
+        })
+        .await
+        .map_err(|_| crate::StoreError::WriterClosed)?
     }
 
     async fn get_verdicts(&self, keys: &[(&str, &str)]) -> StoreResult<Vec<Option<StoredVerdict>>> {

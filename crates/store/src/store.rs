@@ -26,9 +26,12 @@ pub trait BlockingVerdictInserts: Send + Sync {
     /// [`Store::insert_verdicts_if_absent`], on this thread.
     fn insert_verdicts_if_absent(&self, verdicts: &[StoredVerdict]) -> StoreResult<Vec<StoredVerdict>>;
 
-    /// Upkeep the last inserts made due, called once their callers have their answers (so that none of them
-    /// waits for it): for SQLite, the WAL checkpoint.
-    fn after_answers(&self) {}
+    /// One step of the upkeep the inserts made due, called once their callers have their answers (so that none of
+    /// them waits for it), and again while the writer is idle for as long as it returns `true`: for SQLite, the
+    /// verdict index's upkeep and the WAL checkpoint.
+    fn upkeep(&self) -> bool {
+        false
+    }
 }
 
 /// Persistent state of the policy server. Used as `Arc<dyn Store>`.

@@ -128,14 +128,18 @@ impl Committer {
         }
     }
 
-    fn after_answers(&self) {
-        if let Self::OnThisThread(inserts) = self {
-            inserts.after_answers();
+    /// One step of upkeep; whether more may be due.
+    fn upkeep(&self) -> bool {
+        match self {
+            Self::Store(_) => false,
+            Self::OnThisThread(inserts) => inserts.upkeep(),
         }
     }
 }
 
-/// The writer loop: gather a batch, commit it, answer, do the upkeep the commit made due, repeat.
+/// The writer loop: gather a batch, commit it, answer, do a step of the upkeep the commit made due, repeat. While
+/// upkeep is due and no verdict is waiting, it takes further steps (one at a time, so that a verdict arriving
+/// meanwhile waits for one step at most).
 async fn run(
     committer: Committer,
     mut receiver: mpsc::Receiver<Request>,
@@ -143,7 +147,24 @@ async fn run(
     stats: Arc<Counters>,
 ) {
     let max_batch = limits.max_batch.max(1);
-    while let Some(first) = receiver.recv().await {
+    // A store can open with upkeep due (a tail left by a process that stopped).
+    let mut upkeep_due = true;
+    loop {
+        let first = if upkeep_due {
+            match receiver.try_recv() {
+                Ok(request) => request,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    upkeep_due = committer.upkeep();
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match receiver.recv().await {
+                Some(request) => request,
+                None => break,
+            }
+        };
         let deadline = Instant::now() + limits.max_wait;
         let mut batch = vec![first];
         // Whatever queued while the previous batch committed joins without waiting.
@@ -162,7 +183,7 @@ async fn run(
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.verdicts.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Ordering::Relaxed);
         commit(&committer, batch).await;
-        committer.after_answers();
+        upkeep_due = committer.upkeep();
     }
 }
 

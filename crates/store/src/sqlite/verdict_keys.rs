@@ -6,15 +6,16 @@
 //! reads its whole B-tree path again (system calls, page allocations). A Bloom filter over the keys of the stored
 //! verdicts says "certainly absent" for those events without touching the database; only a "maybe" is looked up.
 //!
-//! The filter is filled from the table by a thread of its own when the store opens, and again, larger, whenever
-//! the verdicts inserted since outgrow it; until a fill is done every lookup goes to the database. The verdict
-//! writer adds each key before its transaction commits, to the filter in use and to the one being filled, and a
-//! fill starts reading the table under the writer's lock, so no verdict this process stores or finds stored is
-//! ever missed. A verdict added by another process (SQLite serves one instance) would at worst be decided again:
-//! the insert still keeps and returns the verdict stored first.
+//! The filter holds the verdicts' index keys ([`VerdictKey`]). It is filled from the index (its runs' entries and
+//! the rows above its watermark) by a thread of its own when the store opens, again, larger, whenever the verdicts
+//! inserted since outgrow it, and again when another process wrote runs; until a fill is done every lookup goes to
+//! the database. The verdict writer adds each key before its transaction commits, to the filter in use and to the
+//! one being filled, and a fill takes its snapshot under the writer's lock, so no verdict this process stores or
+//! finds stored is ever missed. The keys of verdicts another process stored join when the writer catches up with
+//! them (`verdict_index.rs`); until then a lookup may miss them, but the insert still keeps and returns the verdict
+//! stored first.
 
 use std::{
-    hash::{BuildHasher, RandomState},
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex, RwLock,
@@ -25,6 +26,9 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags};
 use tracing::warn;
+
+use super::verdict_index::{self, VerdictKey};
+use crate::StoreResult;
 
 /// Bits per key the filter is sized for: with [`HASHES`] probes, about 1% false positives at capacity.
 const BITS_PER_KEY: u64 = 10;
@@ -37,7 +41,6 @@ const MIN_CAPACITY: u64 = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct VerdictKeys {
     path: PathBuf,
-    hasher: RandomState,
     filters: RwLock<Filters>,
     /// Whether a fill is under way (at most one at a time).
     filling: AtomicBool,
@@ -58,28 +61,31 @@ impl VerdictKeys {
     pub(crate) fn new(path: &Path) -> Self {
         Self {
             path: path.to_owned(),
-            hasher: RandomState::new(),
             filters: RwLock::default(),
             filling: AtomicBool::new(false),
             min_capacity: MIN_CAPACITY,
         }
     }
 
-    /// Whether a verdict for `(room_id, event_id)` may be stored; `true` while no filter is ready.
-    pub(crate) fn may_contain(&self, room_id: &str, event_id: &str) -> bool {
-        let key = self.key(room_id, event_id);
+    /// Whether a verdict with `key` may be stored; `true` while no filter is ready.
+    pub(crate) fn may_contain(&self, key: VerdictKey) -> bool {
         self.read().current.as_ref().is_none_or(|filter| filter.may_contain(key))
     }
 
-    /// Records a verdict about to be committed. Returns whether the filter in use is now past its capacity (the
-    /// caller then starts a [`Self::fill`]).
-    pub(crate) fn add(&self, room_id: &str, event_id: &str) -> bool {
-        let key = self.key(room_id, event_id);
+    /// Records a verdict about to be committed (or one another process stored). Returns whether the filter in use
+    /// is now past its capacity (the caller then starts a [`Self::fill`]).
+    pub(crate) fn add(&self, key: VerdictKey) -> bool {
         let filters = self.read();
         if let Some(next) = &filters.next {
             next.add(key);
         }
         filters.current.as_ref().is_some_and(|current| current.add(key))
+    }
+
+    /// Stops answering "certainly absent" until a new fill is done: another process wrote runs of verdicts this
+    /// one may never have seen.
+    pub(crate) fn distrust(&self) {
+        self.write().current = None;
     }
 
     /// Starts filling a filter sized for the table as it is now, on a thread of its own, unless one is filling.
@@ -102,12 +108,11 @@ impl VerdictKeys {
         }
     }
 
-    fn fill_now(&self, writer: &Mutex<Connection>) -> rusqlite::Result<()> {
+    fn fill_now(&self, writer: &Mutex<Connection>) -> StoreResult<()> {
         let flags =
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(&self.path, flags)?;
-        let stored: i64 = connection.query_row("SELECT count(*) FROM verdicts", [], |row| row.get(0))?;
-        let stored = u64::try_from(stored).unwrap_or(0);
+        let stored = verdict_index::stored_estimate(&connection)?;
         let next = Arc::new(Bloom::with_capacity(stored.saturating_mul(2).max(self.min_capacity)));
         {
             let _writer = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -117,23 +122,13 @@ impl VerdictKeys {
             connection.execute_batch("BEGIN")?;
             connection.query_row("SELECT count(*) FROM (SELECT 1 FROM verdicts LIMIT 1)", [], |_| Ok(()))?;
         }
-        {
-            let mut statement = connection.prepare("SELECT room_id, event_id FROM verdicts")?;
-            let mut rows = statement.query([])?;
-            while let Some(row) = rows.next()? {
-                if let (Ok(room_id), Ok(event_id)) = (row.get_ref(0)?.as_str(), row.get_ref(1)?.as_str()) {
-                    next.add(self.key(room_id, event_id));
-                }
-            }
-        }
+        verdict_index::each_key(&connection, |key| {
+            next.add(key);
+        })?;
         connection.execute_batch("COMMIT")?;
         let mut filters = self.write();
         filters.current = filters.next.take();
         Ok(())
-    }
-
-    fn key(&self, room_id: &str, event_id: &str) -> u64 {
-        self.hasher.hash_one((room_id, event_id))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Filters> {
@@ -160,19 +155,21 @@ impl Bloom {
     }
 
     /// Sets the key's bits; whether more keys than the capacity have been added.
-    fn add(&self, key: u64) -> bool {
+    fn add(&self, key: VerdictKey) -> bool {
         for bit in self.bits(key) {
             self.words[word(bit)].fetch_or(mask(bit), Ordering::Relaxed);
         }
         self.added.fetch_add(1, Ordering::Relaxed) >= self.capacity
     }
 
-    fn may_contain(&self, key: u64) -> bool {
+    fn may_contain(&self, key: VerdictKey) -> bool {
         self.bits(key).all(|bit| self.words[word(bit)].load(Ordering::Relaxed) & mask(bit) != 0)
     }
 
-    /// The key's bit positions: double hashing of its two halves (Kirsch and Mitzenmacher).
-    fn bits(&self, key: u64) -> impl Iterator<Item = u64> {
+    /// The key's bit positions: double hashing of its two halves (Kirsch and Mitzenmacher; the key is already a
+    /// hash).
+    fn bits(&self, key: VerdictKey) -> impl Iterator<Item = u64> {
+        let key = key.0.cast_unsigned();
         let len = self.words.len() as u64 * 64;
         let (h1, h2) = (key & 0xffff_ffff, (key >> 32) | 1);
         (0..HASHES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % len)
@@ -192,16 +189,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::sqlite::verdict_index::tests::{migrated, store_row};
 
-    fn key_count(path: &Path) -> i64 {
-        let connection = Connection::open(path).unwrap();
-        connection.query_row("SELECT count(*) FROM verdicts", [], |row| row.get(0)).unwrap()
-    }
-
-    fn insert(connection: &Mutex<Connection>, keys: &VerdictKeys, room_id: &str, event_id: &str) {
+    fn insert(connection: &Mutex<Connection>, keys: &VerdictKeys, room_id: &str, event_id: &str) -> bool {
         let connection = connection.lock().unwrap();
-        keys.add(room_id, event_id);
-        connection.execute("INSERT INTO verdicts VALUES (?1, ?2)", (room_id, event_id)).unwrap();
+        let outgrown = keys.add(VerdictKey::of(room_id, event_id));
+        store_row(&connection, room_id, event_id);
+        outgrown
     }
 
     fn wait_until_filled(keys: &VerdictKeys) {
@@ -214,22 +208,23 @@ mod tests {
         panic!("the fill did not finish");
     }
 
+    fn may_contain(keys: &VerdictKeys, room_id: &str, event_id: &str) -> bool {
+        keys.may_contain(VerdictKey::of(room_id, event_id))
+    }
+
     /// Keys stored before the fill, inserted while it runs and inserted after it are all "maybe"; until a fill
     /// is done everything is.
     #[test]
     fn no_stored_verdict_is_ever_certainly_absent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE verdicts (room_id TEXT, event_id TEXT)")
-            .unwrap();
+        let writer = migrated(&path);
         for i in 0..5_000 {
-            writer.execute("INSERT INTO verdicts VALUES ('!r:x', ?1)", [format!("$before{i}")]).unwrap();
+            store_row(&writer, "!r:x", &format!("$before{i}"));
         }
         let writer = Arc::new(Mutex::new(writer));
         let keys = Arc::new(VerdictKeys::new(&path));
-        assert!(keys.may_contain("!r:x", "$anything"), "no filter yet: everything may be stored");
+        assert!(may_contain(&keys, "!r:x", "$anything"), "no filter yet: everything may be stored");
         keys.fill(Arc::clone(&writer));
         for i in 0..2_000 {
             insert(&writer, &keys, "!r:x", &format!("$during{i}"));
@@ -238,12 +233,13 @@ mod tests {
         for i in 0..500 {
             insert(&writer, &keys, "!r:y", &format!("$after{i}"));
         }
-        assert_eq!(key_count(&path), 7_500);
-        assert!((0..5_000).all(|i| keys.may_contain("!r:x", &format!("$before{i}"))));
-        assert!((0..2_000).all(|i| keys.may_contain("!r:x", &format!("$during{i}"))));
-        assert!((0..500).all(|i| keys.may_contain("!r:y", &format!("$after{i}"))));
-        let imagined = (0..10_000).filter(|i| keys.may_contain("!r:x", &format!("$never{i}"))).count();
+        assert!((0..5_000).all(|i| may_contain(&keys, "!r:x", &format!("$before{i}"))));
+        assert!((0..2_000).all(|i| may_contain(&keys, "!r:x", &format!("$during{i}"))));
+        assert!((0..500).all(|i| may_contain(&keys, "!r:y", &format!("$after{i}"))));
+        let imagined = (0..10_000).filter(|i| may_contain(&keys, "!r:x", &format!("$never{i}"))).count();
         assert!(imagined < 100, "{imagined} of 10 000 absent keys said to be maybe stored");
+        keys.distrust();
+        assert!(may_contain(&keys, "!r:x", "$never0"), "distrusted: everything may be stored until a fill");
     }
 
     /// A filter that outgrows its capacity is replaced by a larger one filled from the table.
@@ -251,43 +247,34 @@ mod tests {
     fn an_outgrown_filter_is_refilled_larger() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE verdicts (room_id TEXT, event_id TEXT)")
-            .unwrap();
-        let writer = Arc::new(Mutex::new(writer));
+        let writer = Arc::new(Mutex::new(migrated(&path)));
         let keys = Arc::new(VerdictKeys { min_capacity: 1_000, ..VerdictKeys::new(&path) });
         keys.fill(Arc::clone(&writer));
         wait_until_filled(&keys);
         let first_capacity = keys.read().current.as_ref().unwrap().capacity;
         let mut outgrown = false;
-        let connection = writer.lock().unwrap();
-        let insert_all = connection.prepare("INSERT INTO verdicts VALUES ('!r:x', ?1)");
-        let mut insert_all = insert_all.unwrap();
         for i in 0..=first_capacity {
-            outgrown |= keys.add("!r:x", &format!("$e{i}"));
-            insert_all.execute([format!("$e{i}")]).unwrap();
+            outgrown |= insert(&writer, &keys, "!r:x", &format!("$e{i}"));
         }
-        drop(insert_all);
-        drop(connection);
         assert!(outgrown);
         keys.fill(Arc::clone(&writer));
         wait_until_filled(&keys);
         assert!(keys.read().current.as_ref().unwrap().capacity > first_capacity);
-        assert!(keys.may_contain("!r:x", "$e0") && keys.may_contain("!r:x", &format!("$e{first_capacity}")));
+        assert!(
+            may_contain(&keys, "!r:x", "$e0") && may_contain(&keys, "!r:x", &format!("$e{first_capacity}"))
+        );
     }
 
     #[test]
     fn a_bloom_filter_never_forgets_and_rarely_imagines() {
+        let key = |i: u64| VerdictKey(i.wrapping_mul(0x9e37_79b9_7f4a_7c15).cast_signed());
         let bloom = Bloom::with_capacity(10_000);
-        for key in 0..10_000u64 {
-            assert!(!bloom.add(key.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        for i in 0..10_000u64 {
+            assert!(!bloom.add(key(i)));
         }
-        assert!(bloom.add(1), "past its capacity");
-        assert!((0..10_000u64).all(|key| bloom.may_contain(key.wrapping_mul(0x9e37_79b9_7f4a_7c15))));
-        let imagined = (10_000..110_000u64)
-            .filter(|key| bloom.may_contain(key.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
-            .count();
+        assert!(bloom.add(key(1)), "past its capacity");
+        assert!((0..10_000u64).all(|i| bloom.may_contain(key(i))));
+        let imagined = (10_000..110_000u64).filter(|i| bloom.may_contain(key(*i))).count();
         assert!(imagined < 2_000, "{imagined} false positives in 100 000");
     }
 }

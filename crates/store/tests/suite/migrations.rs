@@ -23,7 +23,7 @@ async fn newer_schema_is_refused(db: &TestDb) {
     ))
     .await;
     let err = open(&db.url).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 4 }), "{err}");
+    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 5 }), "{err}");
     assert!(err.to_string().contains("9999"), "{err}");
 }
 
