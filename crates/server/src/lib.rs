@@ -11,6 +11,7 @@ pub mod http;
 pub mod key_files;
 pub mod metrics;
 pub mod notify;
+mod oldest_first;
 pub mod outside;
 pub mod retention;
 pub mod rooms;

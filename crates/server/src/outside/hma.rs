@@ -8,7 +8,7 @@
 //! matches do not depend on the community; policyserv cached per URI and community in its database). Errors are
 //! never cached.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use palisade_policy::handles::{BoxFuture, MediaScanner, ScanResult, StateError};
@@ -16,6 +16,7 @@ use palisade_policy::mxc::MxcUri;
 
 use super::http::{OutsideError, OutsideHttp, OutsideRequest};
 use super::media::MediaDownloader;
+use crate::oldest_first::OldestFirst;
 
 const SERVICE: &str = "HMA";
 
@@ -75,7 +76,7 @@ pub struct HmaScanner {
     base: String,
     api_key: Option<String>,
     downloader: MediaDownloader,
-    cache: Mutex<Cache>,
+    cache: Mutex<OldestFirst<String, ScanResult>>,
 }
 
 impl std::fmt::Debug for HmaScanner {
@@ -84,25 +85,6 @@ impl std::fmt::Debug for HmaScanner {
             .field("base", &self.base)
             .field("downloader", &self.downloader)
             .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Default)]
-struct Cache {
-    results: HashMap<String, ScanResult>,
-    order: VecDeque<String>,
-}
-
-impl Cache {
-    fn insert(&mut self, key: String, result: ScanResult) {
-        if self.results.insert(key.clone(), result).is_none() {
-            self.order.push_back(key);
-        }
-        while self.order.len() > CACHE_ENTRIES {
-            if let Some(oldest) = self.order.pop_front() {
-                self.results.remove(&oldest);
-            }
-        }
     }
 }
 
@@ -119,14 +101,14 @@ impl HmaScanner {
             base: base_url.trim_end_matches('/').to_owned(),
             api_key,
             downloader,
-            cache: Mutex::new(Cache::default()),
+            cache: Mutex::new(OldestFirst::with_capacity(CACHE_ENTRIES)),
         }
     }
 
     /// Downloads, hashes and looks up `media`, or answers from the cache.
     pub async fn scan_media(&self, media: &MxcUri) -> Result<ScanResult, OutsideError> {
         let key = media.to_string();
-        if let Some(hit) = self.cache.lock().ok().and_then(|cache| cache.results.get(&key).cloned()) {
+        if let Some(hit) = self.cache.lock().ok().and_then(|cache| cache.get(&key).cloned()) {
             return Ok(hit);
         }
         let bytes = self.downloader.download(media).await?;

@@ -1,12 +1,10 @@
 //! Verdicts decided or read lately, kept in memory. Every server in a room asks about the same event within
 //! seconds, and a stored verdict never changes, so those asks need not reach the store.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Mutex,
-};
+use std::sync::Mutex;
 
 use super::DecidedVerdict;
+use crate::oldest_first::OldestFirst;
 
 /// How many verdicts are kept by default: a few seconds of a busy instance's traffic, a few MB.
 const DEFAULT_CAPACITY: usize = 16_384;
@@ -14,14 +12,7 @@ const DEFAULT_CAPACITY: usize = 16_384;
 /// The latest verdicts by evaluation key; the oldest is forgotten first.
 #[derive(Debug)]
 pub(super) struct RecentVerdicts {
-    capacity: usize,
-    inner: Mutex<Recent>,
-}
-
-#[derive(Debug, Default)]
-struct Recent {
-    verdicts: HashMap<String, DecidedVerdict>,
-    oldest_first: VecDeque<String>,
+    inner: Mutex<OldestFirst<String, DecidedVerdict>>,
 }
 
 impl Default for RecentVerdicts {
@@ -33,33 +24,23 @@ impl Default for RecentVerdicts {
 impl RecentVerdicts {
     /// Keeps up to `capacity` verdicts.
     pub(super) fn with_capacity(capacity: usize) -> Self {
-        Self { capacity, inner: Mutex::new(Recent::default()) }
+        Self { inner: Mutex::new(OldestFirst::with_capacity(capacity)) }
     }
 
     /// The verdict kept for `key`, if any.
     pub(super) fn get(&self, key: &str) -> Option<DecidedVerdict> {
-        self.lock().verdicts.get(key).cloned()
+        self.lock().get(key).cloned()
     }
 
     /// Keeps `verdict` for `key`, forgetting the oldest when full.
     pub(super) fn insert(&self, key: &str, verdict: &DecidedVerdict) {
-        if self.capacity == 0 {
-            return;
-        }
         let mut recent = self.lock();
-        if recent.verdicts.contains_key(key) {
-            return;
-        }
-        recent.verdicts.insert(key.to_owned(), verdict.clone());
-        recent.oldest_first.push_back(key.to_owned());
-        while recent.oldest_first.len() > self.capacity {
-            if let Some(oldest) = recent.oldest_first.pop_front() {
-                recent.verdicts.remove(&oldest);
-            }
+        if recent.get(key).is_none() {
+            recent.insert(key.to_owned(), verdict.clone());
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Recent> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OldestFirst<String, DecidedVerdict>> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
