@@ -47,6 +47,12 @@ pub fn to_canonical_string(object: &CanonicalObject) -> String {
     serde_json::to_string(object).unwrap_or_default()
 }
 
+/// Writes any canonical value in canonical form (the bytes a signature over it covers).
+pub fn to_canonical_bytes(value: &CanonicalJsonValue) -> Vec<u8> {
+    // As above: serialising canonical values into memory cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
 /// Converts a canonical object into a plain `serde_json::Value`, for layers that do not use ruma types.
 pub fn to_json_value(object: &CanonicalObject) -> serde_json::Value {
     serde_json::to_value(object).unwrap_or(serde_json::Value::Null)

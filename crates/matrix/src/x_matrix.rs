@@ -10,7 +10,12 @@ use ruma::{
 
 mod auth_params;
 
-use crate::{SigningKey, canonical_json::CanonicalJsonValue, keys::lenient_base64, verifying_keys};
+use crate::{
+    SigningKey,
+    canonical_json::{self, CanonicalJsonValue},
+    keys::lenient_base64,
+    verifying_keys,
+};
 
 /// The parsed credentials of an X-Matrix `Authorization` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,7 +129,8 @@ impl XMatrixAuth {
         public_key: &[u8; 32],
     ) -> Result<Option<CanonicalJsonValue>, XMatrixError> {
         let content = parse_body(request.body)?;
-        let message = self.signing_input(request.method, request.uri, content.as_ref(), our_name)?;
+        let canonical = content.as_ref().map(canonical_json::to_canonical_bytes);
+        let message = self.signing_input(request.method, request.uri, canonical.as_deref(), our_name)?;
         if !verifying_keys::verify(public_key, &message, &self.signature) {
             return Err(XMatrixError::BadSignature);
         }
@@ -133,12 +139,13 @@ impl XMatrixAuth {
 
     /// Everything [`verify`](Self::verify) does but parsing the body and the signature check itself: the
     /// destination and key algorithm are checked and the bytes the signature must cover are built, for a caller
-    /// that parsed the body already and verifies the signature together with others.
+    /// that has the body's canonical JSON already (`content`, as [`canonical_json::to_canonical_bytes`] writes it)
+    /// and verifies the signature together with others.
     pub fn signing_input(
         &self,
         method: &str,
         uri: &str,
-        content: Option<&CanonicalJsonValue>,
+        content: Option<&[u8]>,
         our_name: &ServerName,
     ) -> Result<Vec<u8>, XMatrixError> {
         if let Some(destination) = &self.destination
@@ -177,8 +184,8 @@ pub fn sign_request(
     destination: &ServerName,
     key: &SigningKey,
 ) -> Result<XMatrixAuth, XMatrixError> {
-    let content = parse_body(request.body)?;
-    let message = request_signing_bytes(request.method, request.uri, origin, destination, content.as_ref());
+    let content = parse_body(request.body)?.map(|content| canonical_json::to_canonical_bytes(&content));
+    let message = request_signing_bytes(request.method, request.uri, origin, destination, content.as_deref());
     Ok(XMatrixAuth {
         origin: origin.to_owned(),
         destination: Some(destination.to_owned()),
@@ -198,20 +205,20 @@ pub fn parse_body(body: &[u8]) -> Result<Option<CanonicalJsonValue>, XMatrixErro
 }
 
 /// The canonical JSON of `{"content"?, "destination", "method", "origin", "uri"}`, written field by field in
-/// canonical (sorted) order, so the body need not be copied into an object first.
+/// canonical (sorted) order around `content`, the body's canonical JSON, so the body need not be copied into an
+/// object first (nor serialised again for each of its `Authorization` headers).
 pub fn request_signing_bytes(
     method: &str,
     uri: &str,
     origin: &ServerName,
     destination: &ServerName,
-    content: Option<&CanonicalJsonValue>,
+    content: Option<&[u8]>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(256 + content.map_or(0, <[u8]>::len));
     out.push(b'{');
     if let Some(content) = content {
         out.extend_from_slice(br#""content":"#);
-        // Serialising canonical values into memory cannot fail.
-        let _ = serde_json::to_writer(&mut out, content);
+        out.extend_from_slice(content);
         out.push(b',');
     }
     for (name, value) in
@@ -233,8 +240,8 @@ pub fn request_signing_input(
     origin: &ServerName,
     destination: &ServerName,
 ) -> Result<String, XMatrixError> {
-    let content = parse_body(request.body)?;
-    let bytes = request_signing_bytes(request.method, request.uri, origin, destination, content.as_ref());
+    let content = parse_body(request.body)?.map(|content| canonical_json::to_canonical_bytes(&content));
+    let bytes = request_signing_bytes(request.method, request.uri, origin, destination, content.as_deref());
     // Built from strings and serde_json output only, so always UTF-8.
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -244,7 +251,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::{CanonicalObject, canonical_json};
+    use crate::CanonicalObject;
 
     /// The signing input written field by field is the canonical form of the whole request object.
     #[test]
@@ -267,12 +274,13 @@ mod tests {
             if let Some(content) = content.clone() {
                 object.insert("content".to_owned(), content);
             }
+            let canonical = content.as_ref().map(canonical_json::to_canonical_bytes);
             let written = request_signing_bytes(
                 "POST",
                 "/_matrix/policy/v1/sign?x=%20y",
                 &origin,
                 &destination,
-                content.as_ref(),
+                canonical.as_deref(),
             );
             assert_eq!(String::from_utf8(written).unwrap(), canonical_json::to_canonical_string(&object));
         }

@@ -12,6 +12,7 @@ mod evaluation;
 mod filter_state;
 mod load_shedder;
 mod rate_limit;
+mod recent_bodies;
 mod recent_verdicts;
 mod room_cache;
 mod room_context;
@@ -37,6 +38,7 @@ pub use error::SignError;
 pub use evaluation::{DecidedVerdict, Evaluator};
 pub use load_shedder::{Admitted, LoadShedder, SHED_RETRY_AFTER};
 pub use rate_limit::RateLimiter;
+pub use recent_bodies::{BodyHash, RecentBodies, RecentBody, SignedEvent};
 pub use room_context::RoomContext;
 
 use crate::{
@@ -92,9 +94,88 @@ pub async fn sign_object(
     origin: &ServerName,
     object: CanonicalObject,
 ) -> Result<SignOutcome, SignError> {
+    Ok(decide_object(state, origin, object).await?.outcome)
+}
+
+/// [`sign`] for the body of a `/sign` request, kept among the bodies asked about lately ([`RecentBodies`]), parsed
+/// as `object` where the X-Matrix check had to parse it. Once these bytes were signed, a later ask skips what the
+/// bytes alone decide (parsing, the PDU checks, the event's signatures, the verdict, our signature); what depends
+/// on the asker or on the room's state now is checked again.
+pub async fn sign_recent(
+    state: &AppState,
+    origin: &ServerName,
+    body: &RecentBody,
+    object: Option<CanonicalObject>,
+    raw: &[u8],
+) -> Result<SignOutcome, SignError> {
+    if let Some(signed) = body.signed() {
+        let context = state.evaluator.room_context(state, &signed.room_id).await?;
+        check_room(state, &context, origin)?;
+        return Ok(SignOutcome::Signed {
+            event_id: signed.event_id.clone(),
+            signature: signed.signature.clone(),
+        });
+    }
+    let object = match object {
+        Some(object) => object,
+        None => canonical_json::parse_object(raw)?,
+    };
+    let decided = decide_object(state, origin, object).await?;
+    if let SignOutcome::Signed { event_id, signature } = &decided.outcome {
+        body.remember(SignedEvent {
+            room_id: decided.room_id,
+            event_id: event_id.clone(),
+            signature: signature.clone(),
+        });
+    }
+    Ok(decided.outcome)
+}
+
+/// What `/sign` decided on an event, and the room it was asked in.
+struct Decided {
+    room_id: String,
+    outcome: SignOutcome,
+}
+
+async fn decide_object(
+    state: &AppState,
+    origin: &ServerName,
+    object: CanonicalObject,
+) -> Result<Decided, SignError> {
     let room_id = room_id_of(&object)?;
     let context = state.evaluator.room_context(state, &room_id).await?;
     let pdu = Pdu::from_object(object, &context.version)?;
+    check_room(state, &context, origin)?;
+    let verified = check_event_signatures(state, &pdu, &mut KeyMemo::default())
+        .await
+        .map_err(SignError::BadSignature)?;
+    let event_id = pdu.event_id().to_string();
+    // Rooms must always be able to switch their policy server off or change it (MSC4284).
+    if pdu.event_type() == ROOM_POLICY_EVENT_TYPE && pdu.state_key() == Some("") {
+        let outcome = SignOutcome::Signed { event_id, signature: signature(state, &pdu)? };
+        return Ok(Decided { room_id, outcome });
+    }
+    let verdict = state.evaluator.verdict(state, &context, &pdu, &verified).await?;
+    let outcome = match verdict.class() {
+        ContentClass::Neutral | ContentClass::Allowed => {
+            SignOutcome::Signed { event_id, signature: signature(state, &pdu)? }
+        }
+        ContentClass::Prohibited => {
+            state.evaluator.request_redaction(state, &context, &pdu, origin.as_str()).await;
+            SignOutcome::Refused {
+                event_id,
+                harms: verdict.harms,
+                expiry_ms: verdict.expiry_ms,
+                message: Evaluator::refusal_message(&context),
+            }
+        }
+    };
+    Ok(Decided { room_id, outcome })
+}
+
+/// What the room's state now says of any ask: its `m.room.policy` names us with our current key, and its server
+/// ACL lets the asker in.
+fn check_room(state: &AppState, context: &RoomContext, origin: &ServerName) -> Result<(), SignError> {
     if !context.names_us(&state.server_name, &state.keys.policy.public_key()) {
         return Err(SignError::NotProtected);
     }
@@ -103,29 +184,7 @@ pub async fn sign_object(
     {
         return Err(SignError::DeniedByAcl(origin.to_string()));
     }
-    let verified = check_event_signatures(state, &pdu, &mut KeyMemo::default())
-        .await
-        .map_err(SignError::BadSignature)?;
-    let event_id = pdu.event_id().to_string();
-    // Rooms must always be able to switch their policy server off or change it (MSC4284).
-    if pdu.event_type() == ROOM_POLICY_EVENT_TYPE && pdu.state_key() == Some("") {
-        return Ok(SignOutcome::Signed { event_id, signature: signature(state, &pdu)? });
-    }
-    let verdict = state.evaluator.verdict(state, &context, &pdu, &verified).await?;
-    match verdict.class() {
-        ContentClass::Neutral | ContentClass::Allowed => {
-            Ok(SignOutcome::Signed { event_id, signature: signature(state, &pdu)? })
-        }
-        ContentClass::Prohibited => {
-            state.evaluator.request_redaction(state, &context, &pdu, origin.as_str()).await;
-            Ok(SignOutcome::Refused {
-                event_id,
-                harms: verdict.harms,
-                expiry_ms: verdict.expiry_ms,
-                message: Evaluator::refusal_message(&context),
-            })
-        }
-    }
+    Ok(())
 }
 
 /// The room a PDU belongs to: its `room_id`, or for a v12+ create event (which has none) the room it creates.

@@ -1,8 +1,13 @@
 //! `POST /_matrix/policy/v1/sign`, its unstable twin, and the legacy unstable `/event/{eventId}/check`: one
 //! decision ([`crate::sign::sign`]), three answer shapes.
 
+mod sign_request;
+
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -20,8 +25,9 @@ use tracing::{Instrument, debug};
 use super::{AppState, MatrixError, federation::FederationRequest};
 use crate::{
     metrics::SignNote,
-    sign::{self, SHED_RETRY_AFTER, SignOutcome},
+    sign::{self, RecentBody, SHED_RETRY_AFTER, SignOutcome},
 };
+use sign_request::SignRequest;
 
 /// Numbers each `/sign` request for the logs (the `request_id` of its `sign` span).
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
@@ -39,12 +45,12 @@ enum Shape {
 }
 
 /// `POST /_matrix/policy/v1/sign`.
-pub(super) async fn stable(State(state): State<AppState>, request: FederationRequest) -> Response {
+pub(super) async fn stable(State(state): State<AppState>, request: SignRequest) -> Response {
     answer(&state, request, Shape::Stable).await
 }
 
 /// `POST /_matrix/policy/unstable/org.matrix.msc4284/sign`.
-pub(super) async fn unstable(State(state): State<AppState>, request: FederationRequest) -> Response {
+pub(super) async fn unstable(State(state): State<AppState>, request: SignRequest) -> Response {
     answer(&state, request, Shape::Unstable).await
 }
 
@@ -57,7 +63,7 @@ pub(super) async fn legacy_check(
     if let Err(refusal) = admit(&state, &request) {
         return refusal.into_response();
     }
-    match decide(&state, request).await {
+    match decide(&state, request, None).await {
         Ok(outcome) if outcome.event_id() != event_id => MatrixError::new(
             StatusCode::BAD_REQUEST,
             "M_BAD_JSON",
@@ -73,11 +79,15 @@ pub(super) async fn legacy_check(
 }
 
 /// The decision on the request's body, in a `sign` span numbered for the logs, timed for the metrics.
-async fn decide(state: &AppState, request: FederationRequest) -> Result<SignOutcome, sign::SignError> {
+async fn decide(
+    state: &AppState,
+    request: FederationRequest,
+    body: Option<Arc<RecentBody>>,
+) -> Result<SignOutcome, sign::SignError> {
     let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("sign", request_id, origin = %request.origin);
     let started = Instant::now();
-    let decided = decide_parsed(state, request).instrument(span.clone()).await;
+    let decided = decide_parsed(state, request, body).instrument(span.clone()).await;
     if let Some(internals) = crate::metrics::sign_internals() {
         internals.decision.observe(started.elapsed().as_secs_f64());
     }
@@ -88,20 +98,29 @@ async fn decide(state: &AppState, request: FederationRequest) -> Result<SignOutc
     decided
 }
 
-/// The body, parsed once: by the X-Matrix check when it was an object.
-async fn decide_parsed(state: &AppState, request: FederationRequest) -> Result<SignOutcome, sign::SignError> {
-    match request.content {
-        Some(CanonicalJsonValue::Object(object)) => sign::sign_object(state, &request.origin, object).await,
+/// The body, parsed at most once: by the X-Matrix check when it was an object not seen lately.
+async fn decide_parsed(
+    state: &AppState,
+    request: FederationRequest,
+    body: Option<Arc<RecentBody>>,
+) -> Result<SignOutcome, sign::SignError> {
+    let object = match request.content {
+        Some(CanonicalJsonValue::Object(object)) => Some(object),
         // Anything else is refused with the parser's own words.
-        _ => sign::sign(state, &request.origin, &request.body).await,
+        _ => None,
+    };
+    match (body, object) {
+        (Some(body), object) => sign::sign_recent(state, &request.origin, &body, object, &request.body).await,
+        (None, Some(object)) => sign::sign_object(state, &request.origin, object).await,
+        (None, None) => sign::sign(state, &request.origin, &request.body).await,
     }
 }
 
-async fn answer(state: &AppState, request: FederationRequest, shape: Shape) -> Response {
+async fn answer(state: &AppState, SignRequest { request, body }: SignRequest, shape: Shape) -> Response {
     if let Err(refusal) = admit(state, &request) {
         return refusal.into_response();
     }
-    let outcome = match decide(state, request).await {
+    let outcome = match decide(state, request, body).await {
         Ok(outcome) => outcome,
         Err(error) => return error.to_matrix_error().into_response(),
     };

@@ -21,6 +21,7 @@ use tracing::warn;
 use super::{
     RoomContext, SignError,
     filter_state::{MatrixSignatures, StoreCounters, StoreHellbans, SystemClock},
+    recent_bodies::RecentBodies,
     recent_verdicts::RecentVerdicts,
     room_cache::RoomContextCache,
     room_context::InstanceLayer,
@@ -81,6 +82,8 @@ pub struct Evaluator {
     contexts: RoomContextCache,
     /// Verdicts decided or read lately, so repeated asks skip the store.
     recent: RecentVerdicts,
+    /// `/sign` bodies asked about lately, so repeated asks with the same bytes skip what those bytes decide.
+    recent_bodies: RecentBodies,
     /// Group commit of new verdicts; started on first use over the request's store unless given.
     writer: OnceLock<VerdictWriter>,
     /// Times this evaluator ran the filters (not counting verdicts read back).
@@ -106,6 +109,7 @@ impl Evaluator {
             in_flight: InFlight::default(),
             contexts: RoomContextCache::default(),
             recent: RecentVerdicts::default(),
+            recent_bodies: RecentBodies::default(),
             writer: OnceLock::new(),
             evaluations: AtomicU64::new(0),
             webhooks: None,
@@ -190,6 +194,11 @@ impl Evaluator {
     pub fn with_outside(mut self, outside: OutsideServices) -> Self {
         self.outside = outside;
         self
+    }
+
+    /// The `/sign` bodies asked about lately.
+    pub fn recent_bodies(&self) -> &RecentBodies {
+        &self.recent_bodies
     }
 
     /// The context of a room we are joined to, from memory unless something it was built from changed.

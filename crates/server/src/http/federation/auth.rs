@@ -11,7 +11,7 @@ use axum::{
 };
 use palisade_matrix::{
     OwnedServerName,
-    canonical_json::CanonicalJsonValue,
+    canonical_json::{self, CanonicalJsonValue},
     x_matrix::{XMatrixAuth, XMatrixError},
 };
 use tracing::debug;
@@ -95,23 +95,53 @@ impl FromRequest<AppState> for FederationRequest {
     type Rejection = MatrixError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, MatrixError> {
+        let received = Received::read(request).await?;
+        // Parsed once, before any key is fetched: the signature covers the parsed form, and the handler gets it.
+        let content = parse_content(&received.body)?;
+        let canonical = content.as_ref().map(canonical_json::to_canonical_bytes);
+        Ok(received.authenticate(state, canonical.as_deref(), content).await?)
+    }
+}
+
+/// A request whose body is read and whose X-Matrix headers are parsed, not yet authenticated.
+#[derive(Debug)]
+pub struct Received {
+    method: Method,
+    target: String,
+    credentials: Vec<XMatrixAuth>,
+    /// The body, at most [`MAX_BODY_BYTES`].
+    pub body: Bytes,
+}
+
+impl Received {
+    /// Reads `request`: its target as it came over the wire, its credentials and its body.
+    pub async fn read(request: Request) -> Result<Self, AuthFailure> {
         let (parts, body) = request.into_parts();
         let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |original| &original.0);
         let target = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
         let credentials = credentials(&parts.headers)?;
         let body = read_body(&parts.headers, body).await?;
-        // Parsed once, before any key is fetched: the signature covers the parsed form, and the handler gets it.
-        let content = parse_content(&body)?;
-        let request = Signed { method: parts.method.as_str(), uri: &target, content: content.as_ref() };
-        let auth = authenticate(state, &credentials, request).await.inspect_err(|failure| {
-            debug!(method = %parts.method, uri = %target, ?failure, "refused X-Matrix request");
+        Ok(Self { method: parts.method, target, credentials, body })
+    }
+
+    /// Checks the request's signature over its body's canonical JSON `canonical` (`None` for an empty body), and
+    /// gives the request with `content`, the body as parsed (`None` where the caller had no need to parse it).
+    pub async fn authenticate(
+        self,
+        state: &AppState,
+        canonical: Option<&[u8]>,
+        content: Option<CanonicalJsonValue>,
+    ) -> Result<FederationRequest, AuthFailure> {
+        let request = Signed { method: self.method.as_str(), uri: &self.target, content: canonical };
+        let auth = authenticate(state, &self.credentials, request).await.inspect_err(|failure| {
+            debug!(method = %self.method, uri = %self.target, ?failure, "refused X-Matrix request");
         })?;
-        Ok(Self {
+        Ok(FederationRequest {
             origin: auth.origin,
             key_id: auth.key_id,
-            method: parts.method,
-            uri: target,
-            body,
+            method: self.method,
+            uri: self.target,
+            body: self.body,
             content,
         })
     }
@@ -122,7 +152,8 @@ impl FromRequest<AppState> for FederationRequest {
 struct Signed<'a> {
     method: &'a str,
     uri: &'a str,
-    content: Option<&'a CanonicalJsonValue>,
+    /// The body's canonical JSON.
+    content: Option<&'a [u8]>,
 }
 
 /// The parsed X-Matrix headers, in order. Headers of other schemes are skipped; if none parses, the first
@@ -163,7 +194,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, AuthFailure
 
 /// A non-empty body must be JSON (`M_NOT_JSON`) that canonical JSON can represent (`M_BAD_JSON`: floats,
 /// integers out of range): the signature covers its parsed form, so nothing else can be verified.
-fn parse_content(body: &[u8]) -> Result<Option<CanonicalJsonValue>, AuthFailure> {
+pub fn parse_content(body: &[u8]) -> Result<Option<CanonicalJsonValue>, AuthFailure> {
     if body.is_empty() {
         return Ok(None);
     }

@@ -16,7 +16,7 @@ use tower::ServiceExt;
 use crate::{
     http::router,
     sign::{
-        RateLimiter,
+        RateLimiter, RecentBodies,
         test_room::{ORIGIN, Room12, bytes, origin_key, our_policy, protected_room, v12},
     },
 };
@@ -267,4 +267,68 @@ async fn a_decision_is_measured_inside_the_pipeline() {
         assert!(after >= before + 1.0, "{name}: {before} -> {after}");
     }
     assert!(metrics.render().contains("palisade_verdict_queue "), "the queue gauge is exported");
+}
+
+/// Every server of a room asks about an event with the same bytes (Synapse writes it as canonical JSON): asked about
+/// again, those bytes are kept, and once signed they get the same signature without being parsed, but each ask's
+/// X-Matrix signature is still checked, and so is what the room's state now says of the asker.
+#[tokio::test]
+async fn the_same_bytes_asked_again_are_signed_again_only_while_the_asker_may_ask() {
+    let room = protected_room().await;
+    let ours = room.state.server_name.to_string();
+    let message = room.message("fanned out", 20);
+    let body = bytes(&message);
+    let kept = || room.state.evaluator.recent_bodies().get(&RecentBodies::hash(&body));
+    let first = room.ask(STABLE, &message).await;
+    assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+    assert!(kept().is_none(), "asked about once: only its hash is remembered");
+    assert_eq!(room.ask(STABLE, &message).await, first, "the same signature");
+    let kept = kept().expect("kept when asked about again");
+    assert_eq!(kept.canonical(), &body[..], "the bytes were canonical JSON");
+    assert_eq!(kept.signed().map(|signed| signed.event_id.clone()), Some(event_id(&message)));
+    assert_eq!(room.ask(STABLE, &message).await, first, "from what was kept");
+    assert_eq!(room.ask(UNSTABLE, &message).await, first, "on either path");
+
+    let forger =
+        SigningKey::from_seed(&[9; 32], origin_key().key_id().trim_start_matches("ed25519:")).unwrap();
+    let forged = post_signed(STABLE, body.clone(), &ours, &forger);
+    assert_error(&room.http(forged).await, StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED");
+
+    room.put_state("m.room.server_acl", "", json!({"allow": ["*"], "deny": [ORIGIN]}), 30).await;
+    assert_error(&room.ask(STABLE, &message).await, StatusCode::FORBIDDEN, "M_FORBIDDEN");
+    room.put_state("m.room.server_acl", "", json!({"allow": ["*"]}), 31).await;
+    assert_eq!(room.ask(STABLE, &message).await, first);
+    room.put_state("m.room.policy", "", json!({}), 32).await;
+    assert_error(&room.ask(STABLE, &message).await, StatusCode::NOT_FOUND, "M_NOT_FOUND");
+}
+
+/// Only what was authenticated is kept, a refusal is decided again for each ask (its expiry and its redaction
+/// requests depend on the moment and the asker), and bytes that were not canonical JSON keep their canonical form.
+#[tokio::test]
+async fn only_authenticated_bodies_are_kept_and_only_signatures_are_reused() {
+    let room = protected_room().await;
+    let ours = room.state.server_name.to_string();
+    let recent = |body: &[u8]| room.state.evaluator.recent_bodies().get(&RecentBodies::hash(body));
+
+    let unsent = bytes(&room.message("never authenticated", 20));
+    for _ in 0..2 {
+        let elsewhere = post_signed(STABLE, unsent.clone(), "someone-else.example.org", &origin_key());
+        assert_error(&room.http(elsewhere).await, StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED");
+    }
+    assert!(recent(&unsent).is_none());
+
+    // From a sender of its own: a refusal hellbans its sender.
+    let spam = room.message_from(&format!("@spammer:{ORIGIN}"), "buy spammy spam now", 21);
+    for _ in 0..3 {
+        assert_error(&room.ask(STABLE, &spam).await, StatusCode::BAD_REQUEST, "M_FORBIDDEN");
+    }
+    assert!(recent(&bytes(&spam)).is_some_and(|kept| kept.signed().is_none()));
+
+    let message = room.message("spaced out", 22);
+    let spaced = serde_json::to_vec_pretty(&message).unwrap();
+    for _ in 0..2 {
+        let answer = room.http(post_signed(STABLE, spaced.clone(), &ours, &origin_key())).await;
+        assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+    }
+    assert_eq!(recent(&spaced).unwrap().canonical(), &bytes(&message)[..]);
 }
