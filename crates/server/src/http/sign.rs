@@ -106,7 +106,8 @@ async fn decide_parsed(
 ) -> Result<SignOutcome, sign::SignError> {
     let object = match request.content {
         Some(CanonicalJsonValue::Object(object)) => Some(object),
-        // Anything else is refused with the parser's own words.
+        // Not parsed (a body seen lately), or not an object: parsed where it is decided, and anything but an
+        // object refused with the parser's own words.
         _ => None,
     };
     match (body, object) {

@@ -179,20 +179,15 @@ impl VerdictIndex {
 }
 
 /// Calls `each` with the key of every stored verdict in the snapshot of `connection`'s open transaction (runs'
-/// entries, then the rows above the watermark), and returns how many it read.
-pub(super) fn each_key(connection: &Connection, mut each: impl FnMut(VerdictKey)) -> StoreResult<u64> {
-    let mut read = 0;
+/// entries, then the rows above the watermark).
+pub(super) fn each_key(connection: &Connection, mut each: impl FnMut(VerdictKey)) -> StoreResult<()> {
     for run in runs::live(connection)? {
-        runs::each_entry(connection, run.id, |entry| {
-            each(entry.key);
-            read += 1;
-        })?;
+        runs::each_entry(connection, run.id, |entry| each(entry.key))?;
     }
     for entry in runs::stored_keys(connection, runs::watermark(connection)?.indexed_upto, i64::MAX)? {
         each(entry.key);
-        read += 1;
     }
-    Ok(read)
+    Ok(())
 }
 
 /// About how many verdicts are stored (runs' entries, and every seq given above the watermark), cheaply.

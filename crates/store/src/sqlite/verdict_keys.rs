@@ -44,6 +44,8 @@ pub(crate) struct VerdictKeys {
     filters: RwLock<Filters>,
     /// Whether a fill is under way (at most one at a time).
     filling: AtomicBool,
+    /// How many times the filters were distrusted: a fill whose snapshot is older than the last time fills again.
+    distrusted: AtomicU64,
     /// Keys a filter is sized for at least.
     min_capacity: u64,
 }
@@ -63,6 +65,7 @@ impl VerdictKeys {
             path: path.to_owned(),
             filters: RwLock::default(),
             filling: AtomicBool::new(false),
+            distrusted: AtomicU64::new(0),
             min_capacity: MIN_CAPACITY,
         }
     }
@@ -82,10 +85,12 @@ impl VerdictKeys {
         filters.current.as_ref().is_some_and(|current| current.add(key))
     }
 
-    /// Stops answering "certainly absent" until a new fill is done: another process wrote runs of verdicts this
-    /// one may never have seen.
+    /// Stops answering "certainly absent" until a fill that starts after this call is done: another process wrote
+    /// runs of verdicts this one may never have seen (a fill under way may have taken its snapshot before them).
     pub(crate) fn distrust(&self) {
-        self.write().current = None;
+        let mut filters = self.write();
+        self.distrusted.fetch_add(1, Ordering::AcqRel);
+        filters.current = None;
     }
 
     /// Starts filling a filter sized for the table as it is now, on a thread of its own, unless one is filling.
@@ -97,9 +102,16 @@ impl VerdictKeys {
         }
         let keys = Arc::clone(self);
         let spawned = thread::Builder::new().name("verdict-keys".to_owned()).spawn(move || {
-            if let Err(error) = keys.fill_now(&writer) {
-                warn!(%error, "could not read the stored verdicts' keys; verdict lookups all read the database");
-                keys.write().next = None;
+            loop {
+                match keys.fill_now(&writer) {
+                    Ok(true) => break,
+                    Ok(false) => continue,
+                    Err(error) => {
+                        warn!(%error, "could not read the stored verdicts' keys; verdict lookups all read the database");
+                        keys.write().next = None;
+                        break;
+                    }
+                }
             }
             keys.filling.store(false, Ordering::Release);
         });
@@ -108,27 +120,32 @@ impl VerdictKeys {
         }
     }
 
-    fn fill_now(&self, writer: &Mutex<Connection>) -> StoreResult<()> {
+    /// One fill; `false` if the filters were distrusted after its snapshot was taken (it is not used).
+    fn fill_now(&self, writer: &Mutex<Connection>) -> StoreResult<bool> {
         let flags =
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(&self.path, flags)?;
         let stored = verdict_index::stored_estimate(&connection)?;
         let next = Arc::new(Bloom::with_capacity(stored.saturating_mul(2).max(self.min_capacity)));
-        {
+        let distrusted = {
             let _writer = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             self.write().next = Some(Arc::clone(&next));
             // A read transaction takes its snapshot at its first read: every verdict committed before is in
             // it, every later one was added to `next` by the writer.
             connection.execute_batch("BEGIN")?;
             connection.query_row("SELECT count(*) FROM (SELECT 1 FROM verdicts LIMIT 1)", [], |_| Ok(()))?;
-        }
+            self.distrusted.load(Ordering::Acquire)
+        };
         verdict_index::each_key(&connection, |key| {
             next.add(key);
         })?;
         connection.execute_batch("COMMIT")?;
         let mut filters = self.write();
+        if self.distrusted.load(Ordering::Acquire) != distrusted {
+            return Ok(false);
+        }
         filters.current = filters.next.take();
-        Ok(())
+        Ok(true)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Filters> {

@@ -79,7 +79,7 @@ pub(super) fn write_run(
     upto: i64,
     level: i64,
     entries: &[Entry],
-) -> StoreResult<Watermark> {
+) -> StoreResult<()> {
     let run = Run {
         id: watermark.next_run,
         level,
@@ -91,9 +91,7 @@ pub(super) fn write_run(
         runs::write_blocks(connection, run.id, entries)?;
         runs::add_live(connection, &run)?;
     }
-    let moved = Watermark { indexed_upto: upto, next_run: run.id + 1 };
-    runs::set_watermark(connection, moved)?;
-    Ok(moved)
+    runs::set_watermark(connection, Watermark { indexed_upto: upto, next_run: run.id + 1 })
 }
 
 /// The level of a run written at once from `entries` verdicts: the level merges would have brought it to.
