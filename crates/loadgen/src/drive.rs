@@ -10,7 +10,10 @@ use std::{
 
 use tokio::sync::{Mutex, mpsc};
 
-use crate::{http1::Connection, requests::Prepared};
+use crate::{
+    http1::{Answer, Connection},
+    requests::Prepared,
+};
 
 /// How one request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +47,9 @@ pub(crate) struct Run {
 }
 
 /// `concurrency` workers, each on its own connection, sending its next request as soon as the previous one is
-/// answered.
+/// answered, or after a `429` once its `retry_after_ms` has passed, as a homeserver told when to come back
+/// would: a worker asking again at once only takes the cores from the requests admitted, and keeps a server
+/// whose admission limit follows latency from raising it again after an overload.
 pub(crate) async fn closed_loop(authority: &str, prepared: Vec<Prepared>, concurrency: usize) -> Run {
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
@@ -61,7 +66,11 @@ pub(crate) async fn closed_loop(authority: &str, prepared: Vec<Prepared>, concur
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(request) = prepared.get(i) else { break };
                     let sent = Instant::now();
-                    samples.push(send(&mut connection, &authority, request, sent, start).await);
+                    let (sample, retry_after) = send(&mut connection, &authority, request, sent, start).await;
+                    samples.push(sample);
+                    if let Some(wait) = retry_after {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
                 samples
             })
@@ -99,7 +108,8 @@ pub(crate) async fn open_loop(
                 loop {
                     let next = scheduled.lock().await.recv().await;
                     let Some((i, at)) = next else { break };
-                    samples.push(send(&mut connection, &authority, &prepared[i], at, start).await);
+                    // Open loop: the schedule says when to send, whatever a `429` asked.
+                    samples.push(send(&mut connection, &authority, &prepared[i], at, start).await.0);
                 }
                 samples
             })
@@ -130,19 +140,20 @@ async fn open_connections(authority: &str, count: usize) -> Vec<Option<Connectio
 }
 
 /// Sends one request on `connection`, opening it first if there is none; a connection that failed is dropped
-/// and the next request opens a new one.
+/// and the next request opens a new one. Returns the sample and, for a `429`, how long it asked to wait.
 async fn send(
     connection: &mut Option<Connection>,
     authority: &str,
     request: &Prepared,
     since: Instant,
     run_start: Instant,
-) -> Sample {
-    let status = exchange(connection, authority, &request.bytes).await;
-    if status.is_err() {
+) -> (Sample, Option<Duration>) {
+    let answer = exchange(connection, authority, &request.bytes).await;
+    if answer.is_err() {
         *connection = None;
     }
-    let outcome = match status {
+    let retry_after = answer.as_ref().ok().and_then(|answer| answer.retry_after);
+    let outcome = match answer.map(|answer| answer.status) {
         Ok(200) => Outcome::Signed,
         Ok(400) => Outcome::Refused,
         Ok(429) => Outcome::Shed,
@@ -153,14 +164,14 @@ async fn send(
         Outcome::Refused => request.spam,
         Outcome::Shed | Outcome::Failed => false,
     };
-    Sample { latency: since.elapsed(), outcome, expected, answered: run_start.elapsed() }
+    (Sample { latency: since.elapsed(), outcome, expected, answered: run_start.elapsed() }, retry_after)
 }
 
 async fn exchange(
     connection: &mut Option<Connection>,
     authority: &str,
     request: &[u8],
-) -> std::io::Result<u16> {
+) -> std::io::Result<Answer> {
     let open = match connection {
         Some(open) => open,
         None => connection.insert(Connection::open(authority).await?),

@@ -1,9 +1,10 @@
 //! The smallest HTTP/1.1 client the measured requests need: each request is written as bytes prepared before the
-//! clock starts, and of the answer only the status code and `Content-Length` are read. A general client's
+//! clock starts, and of the answer only the status code, `Content-Length` and a `429`'s `retry_after_ms` are
+//! read. A general client's
 //! per-request work (header maps, URL parsing, pool bookkeeping) took a tenth of the machine Palisade is measured
 //! on, and its pool opened a new connection for every request that found none idle.
 
-use std::io;
+use std::{io, time::Duration};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -45,8 +46,8 @@ impl Connection {
         Ok(Self { stream, received: Vec::with_capacity(4096) })
     }
 
-    /// Sends `request` and returns the answer's status code once its whole body has arrived.
-    pub(crate) async fn exchange(&mut self, request: &[u8]) -> io::Result<u16> {
+    /// Sends `request` and reads the answer once its whole body has arrived.
+    pub(crate) async fn exchange(&mut self, request: &[u8]) -> io::Result<Answer> {
         self.stream.write_all(request).await?;
         self.received.clear();
         loop {
@@ -58,7 +59,9 @@ impl Connection {
                 while self.received.len() < total {
                     self.read_more().await?;
                 }
-                return Ok(status);
+                let body = &self.received[head_end + 4..total];
+                let retry_after = if status == 429 { retry_after(body) } else { None };
+                return Ok(Answer { status, retry_after });
             }
             self.read_more().await?;
         }
@@ -71,6 +74,20 @@ impl Connection {
             _ => Ok(()),
         }
     }
+}
+
+/// An answer, as much of it as the load generator reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    /// A `429`'s `retry_after_ms`.
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// The `retry_after_ms` of a JSON error body.
+fn retry_after(body: &[u8]) -> Option<Duration> {
+    let error: serde_json::Value = serde_json::from_slice(body).ok()?;
+    error.get("retry_after_ms")?.as_u64().map(Duration::from_millis)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -131,6 +148,8 @@ mod tests {
         let server = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut seen = Vec::new();
+            let shed = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 51\r\n\r\n\
+                         {\"errcode\":\"M_LIMIT_EXCEEDED\",\"retry_after_ms\":100}";
             for answer in [&b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"[..], b"HTTP/1.1 400 Bad"] {
                 let mut buffer = [0u8; 4096];
                 let n = socket.read(&mut buffer).await.unwrap();
@@ -139,14 +158,20 @@ mod tests {
             }
             socket.write_all(b" Request\r\nContent-Length: 3\r\n\r\n{").await.unwrap();
             socket.write_all(b"}\n").await.unwrap();
+            let mut buffer = [0u8; 4096];
+            let n = socket.read(&mut buffer).await.unwrap();
+            seen.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+            socket.write_all(shed).await.unwrap();
             seen
         });
         let mut connection = Connection::open(&address).await.unwrap();
         let request = post(&address, "/sign", "X-Matrix origin=a", b"{}");
-        assert_eq!(connection.exchange(&request).await.unwrap(), 200);
-        assert_eq!(connection.exchange(&request).await.unwrap(), 400);
+        assert_eq!(connection.exchange(&request).await.unwrap(), Answer { status: 200, retry_after: None });
+        assert_eq!(connection.exchange(&request).await.unwrap(), Answer { status: 400, retry_after: None });
+        let shed = connection.exchange(&request).await.unwrap();
+        assert_eq!(shed, Answer { status: 429, retry_after: Some(Duration::from_millis(100)) });
         let seen = server.await.unwrap();
-        assert_eq!(seen.len(), 2);
+        assert_eq!(seen.len(), 3);
         assert!(seen[0].starts_with("POST /sign HTTP/1.1\r\nHost: "));
         assert!(seen[0].contains("Authorization: X-Matrix origin=a\r\n"));
         assert!(seen[0].ends_with("Content-Length: 2\r\n\r\n{}"));

@@ -185,7 +185,11 @@ fn serve_on_this_thread(
     tls: Option<Arc<ServerConfig>>,
     mut stopping: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Tasks woken from other threads (a request whose verdict the writer committed) run before the thread's own
+    // queue: under overload that queue holds every connection being answered `429`, and at tokio's default of
+    // one remote task per 31 local ones, admitted requests waited 14 ms on average for their commit instead of 3.
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().global_queue_interval(1).enable_all().build()?;
     runtime.block_on(async move {
         let stop = async move {
             let _ = stopping.wait_for(|stop| *stop).await;

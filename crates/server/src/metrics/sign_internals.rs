@@ -35,6 +35,8 @@ pub(crate) struct SignInternals {
     pub(crate) verdict_queue: IntGauge,
     /// `palisade_signature_batch_size`: signatures checked in one equation.
     pub(crate) signature_batch: Histogram,
+    /// `palisade_sign_admission_limit`: `/sign` requests admitted at once before new ones are shed.
+    pub(crate) admission_limit: IntGauge,
 }
 
 static SIGN_INTERNALS: LazyLock<Option<SignInternals>> = LazyLock::new(|| SignInternals::new().ok());
@@ -86,6 +88,10 @@ impl SignInternals {
                 )
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
             )?,
+            admission_limit: IntGauge::new(
+                "palisade_sign_admission_limit",
+                "/sign requests admitted at once before new ones are shed (follows their latency)",
+            )?,
         })
     }
 
@@ -96,6 +102,7 @@ impl SignInternals {
         registry.register(Box::new(self.store.clone()))?;
         registry.register(Box::new(self.verdict_queue.clone()))?;
         registry.register(Box::new(self.signature_batch.clone()))?;
+        registry.register(Box::new(self.admission_limit.clone()))?;
         Ok(())
     }
 }
