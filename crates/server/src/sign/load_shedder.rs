@@ -35,7 +35,7 @@ const WINDOW: Duration = Duration::from_millis(50);
 
 /// Most requests in progress per core. A request waiting for its verdict's group commit holds its place without
 /// using a core; at 32 per core a third of the requests in progress were such waiters and the cores were 18% idle.
-/// 48 gave 8–13% more closed-loop throughput where that took under the target.
+/// 48 gave 8–13% more closed-loop throughput.
 const CEILING_PER_CORE: usize = 48;
 
 /// Fewest requests in progress per core the limit is cut to: enough for signature checks to batch and commits
