@@ -1,8 +1,7 @@
 //! The smallest HTTP/1.1 client the measured requests need: each request is written as bytes prepared before the
 //! clock starts, and of the answer only the status code, `Content-Length` and a `429`'s `retry_after_ms` are
-//! read. A general client's
-//! per-request work (header maps, URL parsing, pool bookkeeping) took a tenth of the machine Palisade is measured
-//! on, and its pool opened a new connection for every request that found none idle.
+//! read. A general client's per-request work (header maps, URL parsing, pool bookkeeping) took a tenth of the
+//! machine Palisade is measured on, and its pool opened a new connection for every request that found none idle.
 
 use std::{io, time::Duration};
 

@@ -127,11 +127,6 @@ impl LoadShedder {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Requests admitted at once now.
-    pub fn limit(&self) -> usize {
-        self.limit.load(Ordering::Relaxed)
-    }
-
     /// Whether a request was turned away within the last second.
     pub fn shedding(&self) -> bool {
         match self.last_shed_ms.load(Ordering::Relaxed) {
@@ -184,10 +179,9 @@ impl Default for LoadShedder {
 /// The next window's limit, from the mean time in progress of this window's answers and whether any request was
 /// turned away. The limit is scaled by `TARGET / mean`, which at the same throughput is the limit that meets the
 /// target, but cut by at most a half and raised by at most a quarter at once (the window's mean may be a
-/// moment's). Under the target it grows by at least one (back to the
-/// ceiling once the load has gone). Over it, it is cut only while requests are being turned away: otherwise the
-/// limit is not what they wait for (a closed loop of homeservers below it, a slow key server or database), and
-/// a cut would only turn some away.
+/// moment's). Under the target it grows by at least one (back to the ceiling once the load has gone). Over it,
+/// it is cut only while requests are being turned away: otherwise the limit is not what they wait for (a closed
+/// loop of homeservers below it, a slow key server or database), and a cut would only turn some away.
 fn next_limit(limit: usize, mean: Duration, shed: bool) -> usize {
     let scale = TARGET.as_secs_f64() / mean.as_secs_f64().max(f64::MIN_POSITIVE);
     if scale >= 1.0 {
@@ -238,18 +232,22 @@ mod tests {
         let _full: Vec<Admitted> = (0..40).map(|_| shedder.enter().unwrap()).collect();
         assert!(shedder.enter().is_none());
         shedder.answered(slow, start + WINDOW / 2);
-        assert_eq!(shedder.limit(), 40, "the window has not ended");
+        assert_eq!(shedder.limit.load(Ordering::Relaxed), 40, "the window has not ended");
         shedder.answered(slow, start + WINDOW);
-        assert_eq!(shedder.limit(), 20, "cut by a half");
+        assert_eq!(shedder.limit.load(Ordering::Relaxed), 20, "cut by a half");
         for window in 2..10 {
             shedder.shed_in_window.store(true, Ordering::Relaxed);
             shedder.answered(slow, start + WINDOW * window);
         }
-        assert_eq!(shedder.limit(), 10, "not below the floor");
+        assert_eq!(shedder.limit.load(Ordering::Relaxed), 10, "not below the floor");
         for window in 10..40 {
             shedder.answered(Duration::from_millis(1), start + WINDOW * window);
         }
-        assert_eq!(shedder.limit(), 40, "back to the ceiling once answers are fast, and not above it");
+        assert_eq!(
+            shedder.limit.load(Ordering::Relaxed),
+            40,
+            "back to the ceiling once answers are fast, and not above it"
+        );
     }
 
     #[test]
@@ -258,6 +256,6 @@ mod tests {
         let start = shedder.started;
         let _full: Vec<Admitted> = (0..3).map(|_| shedder.enter().unwrap()).collect();
         shedder.answered(Duration::from_secs(1), start + WINDOW);
-        assert_eq!(shedder.limit(), 3);
+        assert_eq!(shedder.limit.load(Ordering::Relaxed), 3);
     }
 }
